@@ -1,0 +1,130 @@
+"""Service-specific write hooks: ClusterIP and NodePort allocation around a store write.
+
+`allocating(old, new)` reserves what `new` holds and `old` did not before the write, gives the reservations back if
+the write fails, and frees what `old` held and `new` no longer does after it succeeds. So a service's addresses
+are reserved exactly while some stored service holds them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+from collections.abc import AsyncIterator
+from typing import Any
+
+from svcnet.api.resources import ResourceInfo
+from svcnet.apiserver.allocator import ServiceAllocator
+
+_NODE_PORT_TYPES = ("NodePort", "LoadBalancer")
+
+
+def held(svc: dict[str, Any] | None) -> tuple[set[str], set[int]]:
+    """The ClusterIPs and node ports a stored service holds."""
+    if not svc:
+        return set(), set()
+    spec = svc.get("spec", {})
+    ips = {ip for ip in spec.get("clusterIPs") or [spec.get("clusterIP")] if ip and ip != "None"}
+    ports = {p["nodePort"] for p in spec.get("ports") or [] if p.get("nodePort")}
+    if spec.get("healthCheckNodePort"):
+        ports.add(spec["healthCheckNodePort"])
+    return ips, ports
+
+
+def _owner(svc: dict[str, Any]) -> str:
+    meta = svc["metadata"]
+    return f"{meta.get('namespace', '')}/{meta['name']}"
+
+
+class ServiceHooks:
+    def __init__(self, allocator: ServiceAllocator) -> None:
+        self.allocator = allocator
+
+    def keep_allocations(self, info: ResourceInfo, new: dict[str, Any], old: dict[str, Any]) -> dict[str, Any]:
+        """An update that leaves clusterIP / nodePorts unset keeps the ones already allocated (as kube does)."""
+        if info.kind != "Service":
+            return new
+        new = copy.deepcopy(new)
+        spec, old_spec = new.setdefault("spec", {}), old.get("spec", {})
+        if spec.get("type") != "ExternalName" and old_spec.get("type") != "ExternalName":
+            if not spec.get("clusterIP") and old_spec.get("clusterIP"):
+                spec["clusterIP"] = old_spec["clusterIP"]
+            if not spec.get("clusterIPs") and old_spec.get("clusterIPs") and \
+                    spec.get("clusterIP") == old_spec.get("clusterIP"):
+                spec["clusterIPs"] = list(old_spec["clusterIPs"])
+        if spec.get("type") in _NODE_PORT_TYPES:
+            old_ports = {(p.get("port"), p.get("protocol", "TCP")): p.get("nodePort")
+                         for p in old_spec.get("ports") or []}
+            for port in spec.get("ports") or []:
+                kept = old_ports.get((port.get("port"), port.get("protocol", "TCP")))
+                if not port.get("nodePort") and kept:
+                    port["nodePort"] = kept
+            if not spec.get("healthCheckNodePort") and old_spec.get("healthCheckNodePort") and \
+                    spec.get("externalTrafficPolicy") == "Local":
+                spec["healthCheckNodePort"] = old_spec["healthCheckNodePort"]
+        return new
+
+    @contextlib.asynccontextmanager
+    async def allocating(self, info: ResourceInfo, old: dict[str, Any] | None, new: dict[str, Any],
+                         dry_run: bool) -> AsyncIterator[dict[str, Any]]:
+        if info.kind != "Service":
+            yield new
+            return
+        new = copy.deepcopy(new)
+        old_ips, old_ports = held(old)
+        taken_ips: list[str] = []
+        taken_ports: list[int] = []
+        try:
+            await self._fill(new, old_ips, old_ports, taken_ips, taken_ports)
+            if dry_run:
+                await self._give_back(taken_ips, taken_ports)
+                taken_ips, taken_ports = [], []
+            yield new
+        except BaseException:
+            await self._give_back(taken_ips, taken_ports)
+            raise
+        if not dry_run:
+            new_ips, new_ports = held(new)
+            await self._give_back(list(old_ips - new_ips), list(old_ports - new_ports))
+
+    async def _fill(self, svc: dict[str, Any], old_ips: set[str], old_ports: set[int],
+                    taken_ips: list[str], taken_ports: list[int]) -> None:
+        spec = svc.setdefault("spec", {})
+        owner = _owner(svc)
+        kind = spec.get("type", "ClusterIP")
+        if kind == "ExternalName":
+            spec.pop("clusterIP", None)
+            spec.pop("clusterIPs", None)
+        elif spec.get("clusterIP") == "None":
+            spec["clusterIPs"] = ["None"]
+        else:
+            requested = spec.get("clusterIP") or (spec.get("clusterIPs") or [None])[0]
+            if requested not in old_ips:
+                requested = await self.allocator.allocate_ip(requested, owner)
+                taken_ips.append(requested)
+            spec["clusterIP"], spec["clusterIPs"] = requested, [requested]
+        if kind not in _NODE_PORT_TYPES:
+            return
+        skip_unset = kind == "LoadBalancer" and spec.get("allocateLoadBalancerNodePorts") is False
+        for i, port in enumerate(spec.get("ports") or []):
+            wanted = port.get("nodePort")
+            if wanted in old_ports or (not wanted and skip_unset):
+                continue
+            port["nodePort"] = await self.allocator.allocate_port(wanted, owner, f"spec.ports[{i}].nodePort")
+            taken_ports.append(port["nodePort"])
+        if spec.get("externalTrafficPolicy") == "Local" and kind == "LoadBalancer":
+            wanted = spec.get("healthCheckNodePort")
+            if wanted not in old_ports:
+                spec["healthCheckNodePort"] = await self.allocator.allocate_port(
+                    wanted, owner, "spec.healthCheckNodePort")
+                taken_ports.append(spec["healthCheckNodePort"])
+
+    async def _give_back(self, ips: list[str], ports: list[int]) -> None:
+        for ip in ips:
+            await self.allocator.release_ip(ip)
+        for port in ports:
+            await self.allocator.release_port(port)
+
+    async def release(self, info: ResourceInfo, obj: dict[str, Any]) -> None:
+        if info.kind == "Service":
+            ips, ports = held(obj)
+            await self._give_back(list(ips), list(ports))

@@ -1,0 +1,96 @@
+"""The `svcnet` command: one subcommand per component.
+
+`svcnet apiserver` runs the API server alone; `svcnet up` runs the cluster (for now: the API server with the
+embedded store) and prints what a user needs to reach it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import sys
+from pathlib import Path
+
+from svcnet.apiserver.server import APIServer, APIServerConfig
+
+
+def default_data_dir() -> Path:
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "svcnet"
+
+
+def _port_range(text: str) -> tuple[int, int]:
+    try:
+        low, high = (int(p) for p in text.split("-"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a range like 30000-32767, got {text!r}") from None
+    if not 0 < low <= high < 65536:
+        raise argparse.ArgumentTypeError(f"invalid port range {text!r}")
+    return low, high
+
+
+def _add_apiserver_flags(p: argparse.ArgumentParser, default_cidr: str) -> None:
+    p.add_argument("--data-dir", type=Path, default=default_data_dir(), help="state, PKI and kubeconfig")
+    p.add_argument("--bind-address", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=6443, help="0 picks a free port")
+    p.add_argument("--service-cluster-ip-range", default=default_cidr)
+    p.add_argument("--service-node-port-range", type=_port_range, default=(30000, 32767))
+    p.add_argument("--store", default="", help="sqlite:///path (default: DATA_DIR/state.db) or etcd://host:port")
+    p.add_argument("--insecure-http", action="store_true", help="plain HTTP without authentication")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="svcnet", description="Kubernetes Service networking, for real.")
+    parser.add_argument("-v", "--verbose", action="store_true")
+    sub = parser.add_subparsers(dest="command", required=True)
+    api = sub.add_parser("apiserver", help="run the Kubernetes-compatible API server")
+    _add_apiserver_flags(api, "10.96.0.0/12")
+    up = sub.add_parser("up", help="run a whole cluster on this machine")
+    _add_apiserver_flags(up, "127.96.0.0/12")
+    return parser
+
+
+def _config(args: argparse.Namespace) -> APIServerConfig:
+    return APIServerConfig(data_dir=args.data_dir, bind_address=args.bind_address, port=args.port,
+                           service_cidr=args.service_cluster_ip_range, node_port_range=args.service_node_port_range,
+                           insecure_http=args.insecure_http, store_url=args.store)
+
+
+async def _run(args: argparse.Namespace) -> int:
+    server = APIServer(_config(args))
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await server.start()
+    print(f"svcnet {args.command}: API server at {server.url}", flush=True)
+    print(f"export KUBECONFIG={server.kubeconfig_path}", flush=True)
+    print(f"service range {args.service_cluster_ip_range}, node ports "
+          f"{args.service_node_port_range[0]}-{args.service_node_port_range[1]}", flush=True)
+    await stop.wait()
+    print("svcnet: shutting down", flush=True)
+    await server.stop()
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    with contextlib.suppress(ImportError):
+        import uvloop
+
+        uvloop.install()
+    try:
+        return asyncio.run(_run(args))
+    except OSError as exc:
+        print(f"svcnet: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
