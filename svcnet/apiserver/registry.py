@@ -24,7 +24,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from svcnet.api import defaults, errors, patch, selectors, ssa, validation
+from svcnet.api import defaults, errors, patch, schema, selectors, ssa, validation
 from svcnet.api.resources import ResourceInfo
 from svcnet.apiserver import services, strategies
 from svcnet.store.base import (
@@ -181,6 +181,7 @@ class Registry:
             raise errors.bad_request("resourceVersion should not be set on objects to be created")
         if not meta.get("name") and meta.get("generateName"):
             meta["name"] = meta["generateName"] + "".join(secrets.choice(_NAME_CHARS) for _ in range(5))
+        warnings = check_fields(info, obj, opts)
         if info.namespaced:
             await self._check_namespace(namespace, info)
         obj = strategies.prepare_for_create(info, obj)
@@ -190,7 +191,7 @@ class Registry:
         meta["uid"] = str(uuid.uuid4())
         meta["creationTimestamp"] = self.now()
         obj = ssa.update_managed_fields(None, obj, opts.field_manager or "unknown", "Update", self.now(), info.kind)
-        return WriteResult(await self._store_new(info, namespace, obj, opts), created=True)
+        return WriteResult(await self._store_new(info, namespace, obj, opts), created=True, warnings=warnings)
 
     async def _store_new(self, info: ResourceInfo, namespace: str, obj: dict[str, Any],
                          opts: WriteOptions) -> dict[str, Any]:
@@ -277,6 +278,7 @@ class Registry:
 
     async def _write_update(self, info: ResourceInfo, kv: KeyValue, old: dict[str, Any], new: dict[str, Any],
                             opts: WriteOptions, subresource: str, operation: str) -> WriteResult:
+        warnings = check_fields(info, new, opts)
         new = strategies.prepare_for_update(info, new, old, subresource)
         new = defaults.apply_defaults(info.kind, new)
         new = self.services.keep_allocations(info, new, old)
@@ -285,18 +287,18 @@ class Registry:
             new = ssa.update_managed_fields(old, new, opts.field_manager or "unknown", "Update", self.now(),
                                             info.kind)
         if _same(new, old):
-            return WriteResult(old)
+            return WriteResult(old, warnings=warnings)
         new["metadata"].pop("resourceVersion", None)
         if self._finalized(new):
-            return WriteResult(await self._remove(info, kv, opts.dry_run))
+            return WriteResult(await self._remove(info, kv, opts.dry_run), warnings=warnings)
         async with self.services.allocating(info, old, new, opts.dry_run) as new:
             if opts.dry_run:
-                return WriteResult(new)
+                return WriteResult(new, warnings=warnings)
             try:
                 written = await self.store.update(kv.key, _encode(new), kv.mod_revision)
             except ConflictError:
                 raise self._stale(info, new["metadata"]["name"]) from None
-        return WriteResult(self.decode(written))
+        return WriteResult(self.decode(written), warnings=warnings)
 
     @staticmethod
     def _finalized(obj: dict[str, Any]) -> bool:
@@ -506,6 +508,19 @@ class Registry:
             translated = _translate(event, flt, self.decode)
             if translated is not None:
                 yield translated
+
+
+def check_fields(info: ResourceInfo, obj: dict[str, Any], opts: WriteOptions) -> list[str]:
+    """fieldValidation: Strict rejects unknown fields (400), Warn returns them as warnings, Ignore skips."""
+    if opts.field_validation == "Ignore":
+        return []
+    unknown = schema.unknown_fields(info.kind, info.api_version, obj)
+    if not unknown:
+        return []
+    if opts.field_validation == "Strict":
+        listed = ", ".join(f'unknown field "{f}"' for f in unknown)
+        raise errors.bad_request(f"strict decoding error: {listed}")
+    return [f'unknown field "{f}"' for f in unknown]
 
 
 def _translate(event: Event, flt: Filter, decode: Callable[[KeyValue], dict[str, Any]]
