@@ -8,6 +8,7 @@ frees reservations whose owner no longer holds them (a crash between reserving a
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import json
 import random
@@ -59,10 +60,8 @@ class _Range:
         raise RangeFullError()
 
     async def release(self, value: int) -> None:
-        try:
+        with contextlib.suppress(KeyNotFoundError):
             await self.store.delete(self.prefix + self.render(value))
-        except KeyNotFoundError:
-            pass
 
 
 class ServiceAllocator:

@@ -12,7 +12,14 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
 
 from svcnet.api import errors, openapi
 from svcnet.apiserver import codec, discovery
@@ -177,7 +184,7 @@ class _Routes:
     def __init__(self, app: web.Application, handlers: ResourceHandlers, metrics: Metrics) -> None:
         self.app = app
         self.handlers = handlers
-        self.metrics = metrics
+        self.prometheus = metrics
         self._openapi_hashes = {gv: openapi.document_hash(openapi.openapi_v3_document(*_split_gv(gv)))
                                 for gv in openapi_group_versions()}
 
@@ -197,7 +204,7 @@ class _Routes:
         return web.Response(text="ok" if not check else "ok")
 
     async def metrics(self, request: web.Request) -> web.Response:
-        response = web.Response(body=generate_latest(self.metrics.registry))
+        response = web.Response(body=generate_latest(self.prometheus.registry))
         response.headers["Content-Type"] = CONTENT_TYPE_LATEST
         return response
 
