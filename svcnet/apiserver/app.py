@@ -70,6 +70,8 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         return await handler(request)
     except errors.APIError as exc:
         return _status_response(exc)
+    except RecursionError:
+        return _status_response(errors.bad_request("the request is nested too deeply"))
     except web.HTTPException as exc:
         if exc.status >= 400:
             return _status_response(errors.APIError(exc.status, exc.reason.replace(" ", ""), exc.reason))

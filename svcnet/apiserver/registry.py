@@ -334,16 +334,11 @@ class Registry:
                 raise
         raise self._stale(info, name)
 
-    def _applied_config(self, body: bytes) -> dict[str, Any]:
-        from svcnet.apiserver import codec
-
-        return codec.decode_object("application/apply-patch+yaml", body)
-
     def _apply(self, info: ResourceInfo, live: dict[str, Any] | None, body: bytes,
                opts: WriteOptions) -> dict[str, Any]:
         if not opts.field_manager:
             raise errors.bad_request("PATCH, application/apply-patch+yaml requires the fieldManager parameter")
-        applied = self._applied_config(body)
+        applied = ssa.decode_apply_body(body)
         return ssa.apply(live, applied, opts.field_manager, opts.force, self.now(), info.kind)
 
     async def _apply_create(self, info: ResourceInfo, namespace: str, name: str, body: bytes,
