@@ -6,6 +6,7 @@ client-go expect (`kind`, `apiVersion`, `status: Failure`, `message`, `reason`, 
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -53,6 +54,14 @@ def forbidden(path: str, detail: str) -> Cause:
     return Cause(path, FORBIDDEN, f"Forbidden: {detail}")
 
 
+def not_found_value(path: str, value: Any) -> Cause:
+    return Cause(path, "FieldValueNotFound", f"Not found: {_render(value)}")
+
+
+def too_many(path: str, actual: int, limit: int) -> Cause:
+    return Cause(path, TOO_MANY, f"Too many: {actual}: must have at most {limit} items")
+
+
 def too_long(path: str, max_len: int) -> Cause:
     return Cause(path, TOO_LONG, f"Too long: may not be more than {max_len} bytes")
 
@@ -64,6 +73,8 @@ def _render(value: Any) -> str:
         return "null"
     if isinstance(value, bool):
         return "true" if value else "false"
+    if isinstance(value, list | dict):
+        return json.dumps(value, separators=(",", ":"))
     return str(value)
 
 

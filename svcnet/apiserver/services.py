@@ -35,6 +35,26 @@ def _owner(svc: dict[str, Any]) -> str:
     return f"{meta.get('namespace', '')}/{meta['name']}"
 
 
+def _drop_type_dependent_fields(spec: dict[str, Any], old_spec: dict[str, Any]) -> None:
+    """A type change clears what the old type allocated and the user left as it was (kube's
+    dropTypeDependentFields): node ports when leaving NodePort/LoadBalancer, the ClusterIP for ExternalName."""
+    new_type, old_type = spec.get("type", "ClusterIP"), old_spec.get("type", "ClusterIP")
+    if new_type == old_type:
+        return
+    if old_type in _NODE_PORT_TYPES and new_type not in _NODE_PORT_TYPES:
+        old_ports = {p.get("nodePort") for p in old_spec.get("ports") or []}
+        for port in spec.get("ports") or []:
+            if port.get("nodePort") in old_ports:
+                port.pop("nodePort", None)
+        for field in ("healthCheckNodePort", "externalTrafficPolicy", "allocateLoadBalancerNodePorts"):
+            if spec.get(field) == old_spec.get(field):
+                spec.pop(field, None)
+    if new_type == "ExternalName":
+        for field in ("clusterIP", "clusterIPs", "ipFamilies", "ipFamilyPolicy"):
+            if spec.get(field) == old_spec.get(field):
+                spec.pop(field, None)
+
+
 class ServiceHooks:
     def __init__(self, allocator: ServiceAllocator) -> None:
         self.allocator = allocator
@@ -45,13 +65,14 @@ class ServiceHooks:
             return new
         new = copy.deepcopy(new)
         spec, old_spec = new.setdefault("spec", {}), old.get("spec", {})
+        _drop_type_dependent_fields(spec, old_spec)
         if spec.get("type") != "ExternalName" and old_spec.get("type") != "ExternalName":
             if not spec.get("clusterIP") and old_spec.get("clusterIP"):
                 spec["clusterIP"] = old_spec["clusterIP"]
             if not spec.get("clusterIPs") and old_spec.get("clusterIPs") and \
                     spec.get("clusterIP") == old_spec.get("clusterIP"):
                 spec["clusterIPs"] = list(old_spec["clusterIPs"])
-        if spec.get("type") in _NODE_PORT_TYPES:
+        if spec.get("type") in _NODE_PORT_TYPES and old_spec.get("type") in _NODE_PORT_TYPES:
             old_ports = {(p.get("port"), p.get("protocol", "TCP")): p.get("nodePort")
                          for p in old_spec.get("ports") or []}
             for port in spec.get("ports") or []:
