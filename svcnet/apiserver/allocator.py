@@ -38,24 +38,27 @@ class _Range:
     render: Callable[[int], str]
     rng: random.Random
 
-    async def reserve(self, value: int, owner: str) -> bool:
+    async def reserve(self, value: int, owner: str, dry_run: bool = False) -> bool:
+        """Take `value` for `owner`; with dry_run only check that it is free."""
+        if dry_run:
+            return await self.store.get(self.prefix + self.render(value)) is None
         try:
             await self.store.create(self.prefix + self.render(value), json.dumps({"owner": owner}).encode())
         except KeyExistsError:
             return False
         return True
 
-    async def reserve_any(self, owner: str) -> int:
+    async def reserve_any(self, owner: str, dry_run: bool = False) -> int:
         size = self.last - self.first + 1
         for _ in range(min(_RANDOM_TRIES, size)):
             value = self.rng.randint(self.first, self.last)
-            if await self.reserve(value, owner):
+            if await self.reserve(value, owner, dry_run):
                 return value
         # Dense range: walk it from a random start so the answer is exact.
         start = self.rng.randint(0, size - 1)
         for i in range(size):
             value = self.first + (start + i) % size
-            if await self.reserve(value, owner):
+            if await self.reserve(value, owner, dry_run):
                 return value
         raise RangeFullError()
 
@@ -84,26 +87,26 @@ class ServiceAllocator:
         """The service CIDR's first address: the `kubernetes` service's ClusterIP."""
         return str(ipaddress.ip_address(self._ips.first))
 
-    async def allocate_ip(self, requested: str | None, owner: str) -> str:
+    async def allocate_ip(self, requested: str | None, owner: str, dry_run: bool = False) -> str:
         if requested:
-            if not await self._ips.reserve(int(ipaddress.ip_address(requested)), owner):
+            if not await self._ips.reserve(int(ipaddress.ip_address(requested)), owner, dry_run):
                 raise errors.invalid_object("Service", owner.split("/")[-1], [errors.invalid(
                     "spec.clusterIPs", [requested],
                     f"failed to allocate IP {requested}: provided IP is already allocated")])
             return requested
         try:
-            return str(ipaddress.ip_address(await self._ips.reserve_any(owner)))
+            return str(ipaddress.ip_address(await self._ips.reserve_any(owner, dry_run)))
         except RangeFullError:
             raise errors.internal("failed to allocate a serviceIP: range is full") from None
 
-    async def allocate_port(self, requested: int | None, owner: str, path: str) -> int:
+    async def allocate_port(self, requested: int | None, owner: str, path: str, dry_run: bool = False) -> int:
         if requested:
-            if not await self._ports.reserve(requested, owner):
+            if not await self._ports.reserve(requested, owner, dry_run):
                 raise errors.invalid_object("Service", owner.split("/")[-1], [errors.invalid(
                     path, requested, "provided port is already allocated")])
             return requested
         try:
-            return await self._ports.reserve_any(owner)
+            return await self._ports.reserve_any(owner, dry_run)
         except RangeFullError:
             raise errors.internal("failed to allocate a nodePort: range is full") from None
 

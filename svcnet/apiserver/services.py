@@ -95,10 +95,9 @@ class ServiceHooks:
         taken_ips: list[str] = []
         taken_ports: list[int] = []
         try:
-            await self._fill(new, old_ips, old_ports, taken_ips, taken_ports)
+            await self._fill(new, old_ips, old_ports, taken_ips, taken_ports, dry_run)
             if dry_run:
-                await self._give_back(taken_ips, taken_ports)
-                taken_ips, taken_ports = [], []
+                taken_ips, taken_ports = [], []  # nothing was reserved
             yield new
         except BaseException:
             await self._give_back(taken_ips, taken_ports)
@@ -108,7 +107,7 @@ class ServiceHooks:
             await self._give_back(list(old_ips - new_ips), list(old_ports - new_ports))
 
     async def _fill(self, svc: dict[str, Any], old_ips: set[str], old_ports: set[int],
-                    taken_ips: list[str], taken_ports: list[int]) -> None:
+                    taken_ips: list[str], taken_ports: list[int], dry_run: bool) -> None:
         spec = svc.setdefault("spec", {})
         owner = _owner(svc)
         kind = spec.get("type", "ClusterIP")
@@ -120,7 +119,7 @@ class ServiceHooks:
         else:
             requested = spec.get("clusterIP") or (spec.get("clusterIPs") or [None])[0]
             if requested not in old_ips:
-                requested = await self.allocator.allocate_ip(requested, owner)
+                requested = await self.allocator.allocate_ip(requested, owner, dry_run)
                 taken_ips.append(requested)
             spec["clusterIP"], spec["clusterIPs"] = requested, [requested]
         if kind not in _NODE_PORT_TYPES:
@@ -130,13 +129,14 @@ class ServiceHooks:
             wanted = port.get("nodePort")
             if wanted in old_ports or (not wanted and skip_unset):
                 continue
-            port["nodePort"] = await self.allocator.allocate_port(wanted, owner, f"spec.ports[{i}].nodePort")
+            port["nodePort"] = await self.allocator.allocate_port(wanted, owner, f"spec.ports[{i}].nodePort",
+                                                                  dry_run)
             taken_ports.append(port["nodePort"])
         if spec.get("externalTrafficPolicy") == "Local" and kind == "LoadBalancer":
             wanted = spec.get("healthCheckNodePort")
             if wanted not in old_ports:
                 spec["healthCheckNodePort"] = await self.allocator.allocate_port(
-                    wanted, owner, "spec.healthCheckNodePort")
+                    wanted, owner, "spec.healthCheckNodePort", dry_run)
                 taken_ports.append(spec["healthCheckNodePort"])
 
     async def _give_back(self, ips: list[str], ports: list[int]) -> None:
