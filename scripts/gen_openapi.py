@@ -18,7 +18,7 @@ from pathlib import Path
 import kubernetes.client.models as models
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from svcnet.api import resources  # noqa: E402
+from svcnet.api import patchmeta, resources  # noqa: E402
 
 META_TYPES = {"ObjectMeta", "ListMeta", "OwnerReference", "ManagedFieldsEntry", "LabelSelector",
               "LabelSelectorRequirement", "Condition", "Status", "StatusDetails", "StatusCause", "DeleteOptions",
@@ -37,7 +37,7 @@ class Generator:
         if cls in self.names:
             return self.names[cls]
         short = cls.__name__
-        for prefix in ("CoreV1", "V1beta1", "V2", "V1"):
+        for prefix in ("CoreV1", "DiscoveryV1", "V1beta1", "V2", "V1"):
             if short.startswith(prefix):
                 short = short[len(prefix):]
                 break
@@ -102,6 +102,26 @@ class Generator:
         return {"type": "object"}  # free-form (RawExtension, Any)
 
 
+def add_patch_extensions(name: str, schema: dict) -> None:
+    """The Go struct tags kubectl reads from OpenAPI: SMP merge keys / strategies and SSA list types."""
+    short = name.rsplit(".", 1)[1]
+    key = f"discovery.{short}" if ".discovery." in name and f"discovery.{short}" in patchmeta.TYPES else short
+    for field, meta in patchmeta.TYPES.get(key, {}).items():
+        prop = schema.get("properties", {}).get(field)
+        if prop is None:
+            continue
+        if meta.strategy:
+            prop["x-kubernetes-patch-strategy"] = meta.strategy
+        if meta.merge_key:
+            prop["x-kubernetes-patch-merge-key"] = meta.merge_key
+        if meta.list_type:
+            prop["x-kubernetes-list-type"] = meta.list_type
+        if meta.map_keys:
+            prop["x-kubernetes-list-map-keys"] = list(meta.map_keys)
+        if meta.atomic:
+            prop["x-kubernetes-map-type"] = "atomic"
+
+
 def _unwrap(annotation: typing.Any) -> typing.Any:
     while typing.get_origin(annotation) is typing.Annotated:
         annotation = typing.get_args(annotation)[0]
@@ -128,6 +148,8 @@ def main() -> None:
                 {"group": group, "version": version, "kind": f"{kind}List"}]
     for extra in ("V1Status", "V1DeleteOptions"):
         gen.add(getattr(models, extra), "core")
+    for name, schema in gen.schemas.items():
+        add_patch_extensions(name, schema)
     out = Path(__file__).resolve().parents[1] / "svcnet" / "api" / "openapi_schemas.json"
     out.write_text(json.dumps(gen.schemas, sort_keys=True, separators=(",", ":")))
     print(f"wrote {len(gen.schemas)} schemas to {out} ({out.stat().st_size} bytes)")

@@ -44,10 +44,11 @@ class NetworkConfig:
 
     service_cidrs: tuple[IPNetwork, ...] = field(default=(ipaddress.ip_network("10.96.0.0/12"),))
     node_port_range: tuple[int, int] = (30000, 32767)
+    allow_loopback: bool = False  # a cluster on one machine's loopback (the API server bound to 127.x)
 
     @property
     def loopback_mode(self) -> bool:
-        return any(c.version == 4 and c.subnet_of(_LOOPBACK) for c in self.service_cidrs)  # type: ignore[arg-type]
+        return self.allow_loopback or any(c.version == 4 and c.subnet_of(_LOOPBACK) for c in self.service_cidrs)  # type: ignore[arg-type]
 
 
 def validate(kind: str, obj: Obj, old: Obj | None, net: NetworkConfig) -> Causes:

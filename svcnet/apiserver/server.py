@@ -62,7 +62,9 @@ class APIServer:
         self.store = await open_store(cfg.store_url or f"sqlite://{cfg.data_dir / 'state.db'}")
         cidr = ipaddress.ip_network(cfg.service_cidr)
         alloc = allocator.ServiceAllocator(self.store, cidr, cfg.node_port_range)
-        net = validation.NetworkConfig(service_cidrs=(cidr,), node_port_range=cfg.node_port_range)
+        loopback = ipaddress.ip_address(cfg.advertise_address).is_loopback
+        net = validation.NetworkConfig(service_cidrs=(cidr,), node_port_range=cfg.node_port_range,
+                                       allow_loopback=loopback)
         self.registry = Registry(self.store, net, alloc)
         tokens = None if cfg.insecure_http else auth.load_tokens(cfg.data_dir)
         app = create_app(self.registry, tokens)
