@@ -116,8 +116,11 @@ class MemoryStore:
                 next_revision = event.kv.mod_revision + 1
                 if event.kv.key.startswith(prefix):
                     yield event
-            async with self._changed:
-                await self._changed.wait_for(lambda n=next_revision: self._revision >= n)
+            await self._wait_beyond(next_revision - 1)
+
+    async def _wait_beyond(self, revision: int) -> None:
+        async with self._changed:
+            await self._changed.wait_for(lambda: self._revision > revision)
 
     async def close(self) -> None:
         return None

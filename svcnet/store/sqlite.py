@@ -246,11 +246,11 @@ class SQLiteStore:
             for event in self._history(prefix, start_revision, replayed_to):
                 yield event
             while True:
-                event = await watcher.queue.get()
-                if event is None:
+                live = await watcher.queue.get()
+                if live is None:
                     raise StoreError("watcher fell too far behind; re-list and watch again")
-                if event.kv.mod_revision > replayed_to and event.kv.mod_revision >= start_revision:
-                    yield event
+                if live.kv.mod_revision > replayed_to and live.kv.mod_revision >= start_revision:
+                    yield live
         finally:
             self._watchers.discard(watcher)
 

@@ -1,0 +1,24 @@
+"""The code stays ruff-clean everywhere and mypy-clean on the pure cores (svcnet/api, svcnet/store)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+
+
+def _run(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(args, cwd=REPO, capture_output=True, text=True, timeout=300)
+
+
+def test_ruff_clean() -> None:
+    result = _run(str(BIN / "ruff"), "check", "svcnet", "tests", "scripts", "bench")
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_mypy_clean_on_pure_cores() -> None:
+    result = _run(str(BIN / "mypy"), "svcnet/api", "svcnet/store")
+    assert result.returncode == 0, result.stdout + result.stderr
