@@ -15,7 +15,8 @@ def _run(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_ruff_clean() -> None:
-    result = _run(str(BIN / "ruff"), "check", "svcnet", "tests", "scripts", "bench")
+    paths = [p for p in ("svcnet", "tests", "scripts", "bench") if (REPO / p).exists()]
+    result = _run(str(BIN / "ruff"), "check", *paths)
     assert result.returncode == 0, result.stdout + result.stderr
 
 
