@@ -147,16 +147,19 @@ def _info(api_version: str, kind: str) -> resources.ResourceInfo:
 
 async def _ensure(registry: Registry, info: resources.ResourceInfo, namespace: str, obj: dict[str, Any],
                   opts: WriteOptions, replace: bool = False) -> None:
+    """Create `obj` if missing; with `replace`, also bring an existing one's non-metadata fields up to date."""
     obj = {"apiVersion": info.api_version, "kind": info.kind, **obj}
+    name = obj["metadata"]["name"]
     try:
-        await registry.create(info, namespace, obj, opts)
+        current = await registry.get(info, namespace, name)
     except errors.APIError as exc:
-        if exc.reason != "AlreadyExists":
+        if exc.code != 404:
             raise
-        if replace:
-            current = await registry.get(info, namespace, obj["metadata"]["name"])
-            await registry.update(info, namespace, obj["metadata"]["name"],
-                                  {**current, **{k: v for k, v in obj.items() if k != "metadata"}}, opts)
+        await registry.create(info, namespace, obj, opts)
+        return
+    if replace:
+        await registry.update(info, namespace, name,
+                              {**current, **{k: v for k, v in obj.items() if k != "metadata"}}, opts)
 
 
 async def _repair_allocations(registry: Registry, alloc: allocator.ServiceAllocator) -> None:
