@@ -25,6 +25,7 @@ META_TYPES = {"ObjectMeta", "ListMeta", "OwnerReference", "ManagedFieldsEntry", 
               "Preconditions", "MicroTime", "Time"}
 _PACKAGES = {"": "core", "apps": "apps", "discovery.k8s.io": "discovery", "networking.k8s.io": "networking",
              "coordination.k8s.io": "coordination", "autoscaling": "autoscaling"}
+INT_OR_STRING = "io.k8s.apimachinery.pkg.util.intstr.IntOrString"
 EXTRA_KINDS = [("autoscaling", "v1", "Scale")]
 
 
@@ -73,7 +74,11 @@ class Generator:
         if origin in (typing.Union, types.UnionType):
             args = [_unwrap(a) for a in typing.get_args(annotation) if a is not type(None)]
             if set(args) == {int, str}:
-                return {"x-kubernetes-int-or-string": True}
+                self.schemas.setdefault(INT_OR_STRING, {
+                    "type": "string", "format": "int-or-string", "x-kubernetes-int-or-string": True,
+                    "description": "IntOrString is a type that can hold an int32 or a string.  When used in JSON or "
+                                   "YAML marshalling and unmarshalling, it produces or consumes the inner type."})
+                return {"allOf": [{"$ref": f"#/components/schemas/{INT_OR_STRING}"}]}
             if len(args) == 1:
                 return self.type_schema(args[0], package)
             return {}

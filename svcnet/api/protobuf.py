@@ -66,6 +66,7 @@ def _fields(data: bytes) -> list[tuple[int, int, Any]]:
     while pos < len(data):
         key, pos = _varint(data, pos)
         number, wire = key >> 3, key & 7
+        value: int | bytes
         if number == 0:
             raise ProtobufError("field number 0")
         if wire == 0:

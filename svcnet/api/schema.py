@@ -1,7 +1,9 @@
-"""Unknown-field detection against the OpenAPI schemas, for `fieldValidation=Strict|Warn` — pure.
+"""Checks of an object against the OpenAPI schemas — pure.
 
-Maps with `additionalProperties` accept any key; int-or-string and free-form objects accept anything; a field
-path is reported like kube-apiserver's strict decoder (`spec.ports[0].bogus`).
+- unknown fields, for `fieldValidation=Strict|Warn`, reported like kube-apiserver's strict decoder
+  (`spec.ports[0].bogus`); maps with `additionalProperties` accept any key, free-form objects anything;
+- type mismatches (a string where an object belongs), which kube-apiserver's JSON decoder always rejects.
+`null` is accepted everywhere (Go pointers and omitempty fields decode it as unset).
 """
 
 from __future__ import annotations
@@ -25,19 +27,56 @@ def _resolve(node: dict[str, Any]) -> dict[str, Any]:
     return {}
 
 
-def unknown_fields(kind: str, api_version: str, obj: dict[str, Any]) -> list[str]:
+_PYTHON_TYPES: dict[str, tuple[type, ...]] = {
+    "object": (dict,), "array": (list,), "string": (str,), "boolean": (bool,), "integer": (int,),
+    "number": (int, float),
+}
+_JSON_NAMES = {dict: "object", list: "array", str: "string", bool: "bool", int: "number", float: "number"}
+
+
+def check(kind: str, api_version: str, obj: dict[str, Any]) -> tuple[list[str], list[str]]:
+    """(unknown field paths, type errors) of `obj`; both empty for kinds without a schema."""
     group, _, version = api_version.rpartition("/")
     name = openapi.schema_name(group, version, kind)
-    if name is None:
-        return []
-    found: list[str] = []
-    _walk(openapi.schemas()[name], obj, "", found, 0)
-    return found
+    unknown: list[str] = []
+    mismatched: list[str] = []
+    if name is not None:
+        _walk(openapi.schemas()[name], obj, "", unknown, mismatched, 0, kind)
+    return unknown, mismatched
 
 
-def _walk(schema: dict[str, Any], value: Any, path: str, found: list[str], depth: int) -> None:
+def unknown_fields(kind: str, api_version: str, obj: dict[str, Any]) -> list[str]:
+    return check(kind, api_version, obj)[0]
+
+
+def _type_error(schema: dict[str, Any], value: Any, path: str, kind: str) -> str | None:
+    if value is None:
+        return None
+    if schema.get("format") == "int-or-string" or schema.get("x-kubernetes-int-or-string"):
+        ok = isinstance(value, int | str) and not isinstance(value, bool)
+        expected = "int or string"
+    else:
+        expected = schema.get("type", "")
+        allowed = _PYTHON_TYPES.get(expected)
+        if allowed is None:
+            return None
+        ok = isinstance(value, allowed) and not (expected in ("integer", "number") and isinstance(value, bool))
+        if expected == "integer" and isinstance(value, float) and value.is_integer():
+            ok = True
+    if ok:
+        return None
+    got = _JSON_NAMES.get(type(value), type(value).__name__)
+    return f"json: cannot unmarshal {got} into Go struct field {kind}.{path} of type {expected}"
+
+
+def _walk(schema: dict[str, Any], value: Any, path: str, found: list[str], mismatched: list[str], depth: int,
+          kind: str) -> None:
     schema = _resolve(schema)
     if depth > _MAX_DEPTH or not schema:
+        return
+    problem = _type_error(schema, value, path, kind) if path else None
+    if problem:
+        mismatched.append(problem)
         return
     if isinstance(value, dict):
         props = schema.get("properties")
@@ -47,10 +86,10 @@ def _walk(schema: dict[str, Any], value: Any, path: str, found: list[str], depth
                 if key not in props:
                     found.append(child_path)
                 else:
-                    _walk(props[key], child, child_path, found, depth + 1)
+                    _walk(props[key], child, child_path, found, mismatched, depth + 1, kind)
         elif isinstance(schema.get("additionalProperties"), dict):
             for key, child in value.items():
-                _walk(schema["additionalProperties"], child, f"{path}[{key}]", found, depth + 1)
+                _walk(schema["additionalProperties"], child, f"{path}[{key}]", found, mismatched, depth + 1, kind)
     elif isinstance(value, list) and isinstance(schema.get("items"), dict):
         for i, child in enumerate(value):
-            _walk(schema["items"], child, f"{path}[{i}]", found, depth + 1)
+            _walk(schema["items"], child, f"{path}[{i}]", found, mismatched, depth + 1, kind)

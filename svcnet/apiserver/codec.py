@@ -46,7 +46,7 @@ def decode_object(content_type: str | None, body: bytes) -> dict[str, Any]:
     if len(body) > MAX_BODY_BYTES:
         raise errors.too_large()
     kind = media_type(content_type)
-    if kind in ("", JSON, "application/merge-patch+json", "*/*"):
+    if kind in ("", JSON, "application/merge-patch+json", "*/*", "application/octet-stream"):
         obj = decode_json(body)
     elif kind in (YAML, "application/x-yaml", "text/yaml", "application/apply-patch+yaml"):
         obj = decode_yaml(body)

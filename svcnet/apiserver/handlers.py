@@ -276,6 +276,8 @@ class ResourceHandlers:
         flt = Filter.parse(info.kind, opts.label_selector, opts.field_selector)
         if target.legacy_watch and target.name:
             flt = Filter.parse(info.kind, opts.label_selector, f"metadata.name={target.name}")
+        if opts.resource_version not in ("", "0"):
+            _query_int(request, "resourceVersion")  # a bad value is a 400 before the stream starts
         timeout = _query_int(request, "timeoutSeconds", DEFAULT_WATCH_TIMEOUT) or DEFAULT_WATCH_TIMEOUT
         bookmarks = _query_bool(request, "allowWatchBookmarks")
         as_table = codec.wants_table(request.headers.get("Accept"))

@@ -506,11 +506,13 @@ class Registry:
 
 
 def check_fields(info: ResourceInfo, obj: dict[str, Any], opts: WriteOptions) -> list[str]:
-    """fieldValidation: Strict rejects unknown fields (400), Warn returns them as warnings, Ignore skips."""
-    if opts.field_validation == "Ignore":
-        return []
-    unknown = schema.unknown_fields(info.kind, info.api_version, obj)
-    if not unknown:
+    """Type mismatches are always a 400 (as kube's decoder); for unknown fields, fieldValidation Strict rejects
+    (400), Warn returns them as warnings, Ignore skips."""
+    unknown, mismatched = schema.check(info.kind, info.api_version, obj)
+    if mismatched:
+        raise errors.bad_request(f'{info.kind} in version "{info.version}" cannot be handled as a {info.kind}: '
+                                 f"{mismatched[0]}")
+    if opts.field_validation == "Ignore" or not unknown:
         return []
     if opts.field_validation == "Strict":
         listed = ", ".join(f'unknown field "{f}"' for f in unknown)
