@@ -75,7 +75,7 @@ class Generator:
             args = [_unwrap(a) for a in typing.get_args(annotation) if a is not type(None)]
             if set(args) == {int, str}:
                 self.schemas.setdefault(INT_OR_STRING, {
-                    "type": "string", "format": "int-or-string", "x-kubernetes-int-or-string": True,
+                    "format": "int-or-string", "x-kubernetes-int-or-string": True,
                     "description": "IntOrString is a type that can hold an int32 or a string.  When used in JSON or "
                                    "YAML marshalling and unmarshalling, it produces or consumes the inner type."})
                 return {"allOf": [{"$ref": f"#/components/schemas/{INT_OR_STRING}"}]}

@@ -17,7 +17,7 @@ from typing import Any
 from aiohttp import web
 
 from svcnet.api import errors, resources, tables
-from svcnet.apiserver import codec, paths
+from svcnet.apiserver import codec, paths, strategies
 from svcnet.apiserver.registry import DeleteOptions, Filter, ListOptions, Registry, WriteOptions
 from svcnet.store.base import CompactedError, StoreError
 
@@ -173,7 +173,7 @@ class ResourceHandlers:
     async def delete(self, request: web.Request, target: paths.Target) -> web.Response:
         opts = await _delete_options(request)
         obj, gone = await self.registry.delete(target.info, target.namespace or "", target.name, opts)
-        if not gone or target.info.kind == "Pod":
+        if not gone or target.info.kind in strategies.RETURN_DELETED_OBJECT:
             return self.respond(request, target.info, obj)
         meta = obj["metadata"]
         status = {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success",

@@ -17,6 +17,8 @@ CREATE_ON_UPDATE = {"Endpoints", "Event", "Lease", "Node", "EndpointSlice"}
 # Kinds without spec, for which every change counts as a generation change.
 _NO_GENERATION = {"Event", "Endpoints", "ConfigMap", "Secret", "Lease", "Namespace", "Node", "ServiceAccount",
                   "EndpointSlice", "ControllerRevision"}
+# Kinds whose DELETE answers with the deleted object rather than a Status (kube's ReturnDeletedObject).
+RETURN_DELETED_OBJECT = {"Pod", "Service", "ServiceAccount"}
 SERVER_METADATA = ("uid", "creationTimestamp", "resourceVersion", "generation", "deletionTimestamp",
                    "deletionGracePeriodSeconds", "managedFields", "selfLink")
 
