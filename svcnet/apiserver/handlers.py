@@ -139,13 +139,14 @@ class ResourceHandlers:
         raise errors.method_not_allowed()
 
     async def list(self, request: web.Request, target: paths.Target) -> web.Response:
+        if not codec.wants_table(request.headers.get("Accept")):
+            body = await self.registry.list_json(target.info, target.namespace, _list_options(request))
+            return web.Response(body=body, content_type="application/json")
         result = await self.registry.list(target.info, target.namespace, _list_options(request))
-        if codec.wants_table(request.headers.get("Accept")):
-            table = self._table(request, target.info, result["items"], result["metadata"]["resourceVersion"])
-            if "continue" in result["metadata"]:
-                table["metadata"]["continue"] = result["metadata"]["continue"]
-            return web.Response(body=codec.encode(table), content_type="application/json")
-        return web.Response(body=codec.encode(result), content_type="application/json")
+        table = self._table(request, target.info, result["items"], result["metadata"]["resourceVersion"])
+        if "continue" in result["metadata"]:
+            table["metadata"]["continue"] = result["metadata"]["continue"]
+        return web.Response(body=codec.encode(table), content_type="application/json")
 
     async def create(self, request: web.Request, target: paths.Target) -> web.Response:
         opts = _write_options(request)

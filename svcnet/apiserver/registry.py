@@ -100,6 +100,10 @@ class Filter:
             raise errors.bad_request(str(exc)) from None
         return cls(kind, labels, fields)
 
+    @property
+    def empty(self) -> bool:
+        return self.labels is None and self.fields is None
+
     def matches(self, obj: dict[str, Any]) -> bool:
         if self.labels is not None and not self.labels.matches(obj.get("metadata", {}).get("labels") or {}):
             return False
@@ -136,22 +140,33 @@ class Registry:
         return (await self._read(info, namespace, name))[0]
 
     async def list(self, info: ResourceInfo, namespace: str | None, opts: ListOptions) -> dict[str, Any]:
+        kvs, list_meta = await self._list_kvs(info, namespace, opts)
+        return {"kind": info.list_kind, "apiVersion": info.api_version, "metadata": list_meta,
+                "items": [self.decode(kv) for kv in kvs]}
+
+    async def list_json(self, info: ResourceInfo, namespace: str | None, opts: ListOptions) -> bytes:
+        """The same list, encoded: stored bytes are spliced, not decoded and re-encoded (the hot path of
+        large lists)."""
+        kvs, list_meta = await self._list_kvs(info, namespace, opts)
+        head = json.dumps({"kind": info.list_kind, "apiVersion": info.api_version, "metadata": list_meta},
+                          separators=(",", ":")).encode()
+        return head[:-1] + b',"items":[' + b",".join(stamped(kv) for kv in kvs) + b"]}"
+
+    async def _list_kvs(self, info: ResourceInfo, namespace: str | None,
+                        opts: ListOptions) -> tuple[list[KeyValue], dict[str, Any]]:
         flt = Filter.parse(info.kind, opts.label_selector, opts.field_selector)
         revision, start_after = self._list_start(opts)
-        items: list[dict[str, Any]] = []
+        found: list[KeyValue] = []
         more = True
-        prefix = info.prefix(namespace)
         try:
-            while more and (opts.limit <= 0 or len(items) < opts.limit):
-                want = 0 if opts.limit <= 0 else max(opts.limit - len(items), 1)
-                result = await self.store.range(prefix, revision, start_after, want)
-                revision = result.revision
-                more = result.more
+            while more and (opts.limit <= 0 or len(found) < opts.limit):
+                want = 0 if opts.limit <= 0 else max(opts.limit - len(found), 1)
+                result = await self.store.range(info.prefix(namespace), revision, start_after, want)
+                revision, more = result.revision, result.more
                 for kv in result.kvs:
                     start_after = kv.key
-                    obj = self.decode(kv)
-                    if flt.matches(obj):
-                        items.append(obj)
+                    if flt.empty or flt.matches(self.decode(kv)):
+                        found.append(kv)
                 if opts.limit <= 0:
                     break
         except CompactedError as exc:
@@ -160,7 +175,7 @@ class Registry:
         list_meta: dict[str, Any] = {"resourceVersion": str(revision)}
         if more and opts.limit > 0:
             list_meta["continue"] = _encode_continue(revision, start_after)
-        return {"kind": info.list_kind, "apiVersion": info.api_version, "metadata": list_meta, "items": items}
+        return found, list_meta
 
     @staticmethod
     def _list_start(opts: ListOptions) -> tuple[int, str]:
@@ -541,10 +556,29 @@ def _same(new: dict[str, Any], old: dict[str, Any]) -> bool:
     return a == b and new["metadata"].get("managedFields") == old["metadata"].get("managedFields")
 
 
+_STORED_HEAD = b'{"apiVersion":'
+_METADATA = b'"metadata":{'
+
+
 def _encode(obj: dict[str, Any]) -> bytes:
-    obj = dict(obj)
-    obj["metadata"] = {k: v for k, v in obj["metadata"].items() if k != "resourceVersion"}
-    return json.dumps(obj, separators=(",", ":")).encode()
+    """Stored form: apiVersion, kind and metadata first (so `stamped` can find the top-level metadata), no
+    resourceVersion (it is the key's mod_revision)."""
+    metadata = {k: v for k, v in obj["metadata"].items() if k != "resourceVersion"}
+    ordered = {"apiVersion": obj.get("apiVersion"), "kind": obj.get("kind"), "metadata": metadata,
+               **{k: v for k, v in obj.items() if k not in ("apiVersion", "kind", "metadata")}}
+    return json.dumps(ordered, separators=(",", ":")).encode()
+
+
+def stamped(kv: KeyValue) -> bytes:
+    """The stored object's JSON with its resourceVersion, by splicing the bytes. apiVersion and kind are strings
+    (quotes inside them are escaped), so the first `"metadata":{` is the top-level one."""
+    value = kv.value
+    at = value.find(_METADATA) if value.startswith(_STORED_HEAD) else -1
+    if at < 0:
+        return json.dumps(Registry.decode(kv), separators=(",", ":")).encode()
+    end = at + len(_METADATA)
+    rv = b'"resourceVersion":"%d"' % kv.mod_revision
+    return value[:end] + rv + (b"" if value[end:end + 1] == b"}" else b",") + value[end:]
 
 
 def _parse_rv(rv: str) -> int:

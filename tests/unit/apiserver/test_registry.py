@@ -189,3 +189,16 @@ async def test_watch_filters_by_label_transitions(registry: Registry) -> None:
         if len(seen) == 2:
             break
     assert seen == [("ADDED", "a"), ("DELETED", "b")]
+
+
+@pytest.mark.parametrize("labels", [None, {}, {"a": "b"}], ids=["no-labels", "empty-labels", "labels"])
+async def test_list_json_splices_resource_versions(registry: Registry, labels: dict | None) -> None:
+    meta: dict[str, Any] = {"name": "c"}
+    if labels is not None:
+        meta["labels"] = labels
+    await registry.create(CM, "dev", {"metadata": meta, "data": {"x": '"metadata":{'}}, OPTS)
+    import json
+
+    spliced = json.loads(await registry.list_json(CM, "dev", ListOptions()))
+    assert spliced == await registry.list(CM, "dev", ListOptions())
+    assert spliced["items"][0]["metadata"]["resourceVersion"].isdigit()
