@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 
 from svcnet.apiserver.server import APIServer, APIServerConfig
+from svcnet.store import StoreError
 
 
 def default_data_dir() -> Path:
@@ -39,7 +40,7 @@ def _add_apiserver_flags(p: argparse.ArgumentParser, default_cidr: str) -> None:
     p.add_argument("--port", type=int, default=6443, help="0 picks a free port")
     p.add_argument("--service-cluster-ip-range", default=default_cidr)
     p.add_argument("--service-node-port-range", type=_port_range, default=(30000, 32767))
-    p.add_argument("--store", default="", help="sqlite:///path (default: DATA_DIR/state.db) or etcd://host:port")
+    p.add_argument("--store", default="", help="sqlite:///path (default: DATA_DIR/state.db)")
     p.add_argument("--insecure-http", action="store_true", help="plain HTTP without authentication")
 
 
@@ -87,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
         uvloop.install()
     try:
         return asyncio.run(_run(args))
-    except OSError as exc:
+    except (OSError, StoreError) as exc:
         print(f"svcnet: {exc}", file=sys.stderr)
         return 1
 

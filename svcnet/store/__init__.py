@@ -31,11 +31,9 @@ __all__ = [
 
 
 async def open_store(url: str) -> Store:
-    """`sqlite:///abs/path.db`, `sqlite://relative.db`, a plain path, or `etcd://host:port[,host:port]`."""
-    if url.startswith("etcd://"):
-        from svcnet.store.etcd import EtcdStore
-
-        return await EtcdStore.open(url[len("etcd://"):].split(","))
+    """`sqlite:///abs/path.db`, `sqlite://relative.db` or a plain path."""
+    if "://" in url and not url.startswith("sqlite://"):
+        raise StoreError(f"unsupported store {url!r}: only sqlite:// is available (the etcd backend is not built yet)")
     from svcnet.store.sqlite import SQLiteStore
 
     path = url[len("sqlite://"):] if url.startswith("sqlite://") else url
