@@ -22,7 +22,7 @@ def parse_time(text: str | None) -> datetime.datetime | None:
     if not text:
         return None
     try:
-        return datetime.datetime.strptime(text[:19], "%Y-%m-%dT%H:%M:%S").replace(tzinfo=datetime.UTC)
+        return datetime.datetime.fromisoformat(text[:19]).replace(tzinfo=datetime.UTC)
     except ValueError:
         return None
 

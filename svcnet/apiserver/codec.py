@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import orjson
 import yaml
 
 from svcnet.api import errors
@@ -77,7 +78,10 @@ def _plain(obj: Any) -> Any:
 
 
 def encode(obj: Any) -> bytes:
-    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode()
+    try:
+        return orjson.dumps(obj)
+    except TypeError:  # integers beyond 64 bits and other values orjson refuses
+        return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode()
 
 
 def wants_table(accept: str | None) -> bool:

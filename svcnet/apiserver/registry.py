@@ -24,9 +24,11 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
+
 from svcnet.api import defaults, errors, patch, schema, selectors, ssa, validation
 from svcnet.api.resources import ResourceInfo
-from svcnet.apiserver import services, strategies
+from svcnet.apiserver import codec, services, strategies
 from svcnet.store.base import (
     CompactedError,
     ConflictError,
@@ -126,7 +128,7 @@ class Registry:
 
     @staticmethod
     def decode(kv: KeyValue) -> dict[str, Any]:
-        obj: dict[str, Any] = json.loads(kv.value)
+        obj: dict[str, Any] = orjson.loads(kv.value)
         obj.setdefault("metadata", {})["resourceVersion"] = str(kv.mod_revision)
         return obj
 
@@ -566,7 +568,7 @@ def _encode(obj: dict[str, Any]) -> bytes:
     metadata = {k: v for k, v in obj["metadata"].items() if k != "resourceVersion"}
     ordered = {"apiVersion": obj.get("apiVersion"), "kind": obj.get("kind"), "metadata": metadata,
                **{k: v for k, v in obj.items() if k not in ("apiVersion", "kind", "metadata")}}
-    return json.dumps(ordered, separators=(",", ":")).encode()
+    return codec.encode(ordered)
 
 
 def stamped(kv: KeyValue) -> bytes:
