@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 
 from svcnet.apiserver.server import APIServer, APIServerConfig
+from svcnet.client.config import ConfigError
 from svcnet.store import StoreError
 
 
@@ -52,6 +53,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_apiserver_flags(api, "10.96.0.0/12")
     up = sub.add_parser("up", help="run a whole cluster on this machine")
     _add_apiserver_flags(up, "127.96.0.0/12")
+    cm = sub.add_parser("controller-manager", help="run the controllers against an API server")
+    cm.add_argument("--kubeconfig", default=None, help="default: $KUBECONFIG, then ~/.kube/config")
+    cm.add_argument("--workers", type=int, default=2)
     return parser
 
 
@@ -61,7 +65,25 @@ def _config(args: argparse.Namespace) -> APIServerConfig:
                            insecure_http=args.insecure_http, store_url=args.store)
 
 
+async def _run_controllers(args: argparse.Namespace) -> int:
+    from svcnet.client import Client, load_kubeconfig
+    from svcnet.controllers.endpoints_controller import EndpointsController
+
+    client = Client(load_kubeconfig(args.kubeconfig), field_manager="svcnet-controller-manager")
+    task = asyncio.create_task(EndpointsController(client, args.workers).run())
+    stop = asyncio.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        asyncio.get_running_loop().add_signal_handler(sig, stop.set)
+    print(f"svcnet controller-manager: watching {client.config.server}", flush=True)
+    await asyncio.wait([task, asyncio.create_task(stop.wait())], return_when=asyncio.FIRST_COMPLETED)
+    task.cancel()
+    await client.close()
+    return 0
+
+
 async def _run(args: argparse.Namespace) -> int:
+    if args.command == "controller-manager":
+        return await _run_controllers(args)
     server = APIServer(_config(args))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -88,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
         uvloop.install()
     try:
         return asyncio.run(_run(args))
-    except (OSError, StoreError) as exc:
+    except (OSError, StoreError, ConfigError) as exc:
         print(f"svcnet: {exc}", file=sys.stderr)
         return 1
 
