@@ -68,15 +68,21 @@ def _config(args: argparse.Namespace) -> APIServerConfig:
 async def _run_controllers(args: argparse.Namespace) -> int:
     from svcnet.client import Client, load_kubeconfig
     from svcnet.controllers.endpoints_controller import EndpointsController
+    from svcnet.controllers.replicaset_controller import ReplicaSetController
 
     client = Client(load_kubeconfig(args.kubeconfig), field_manager="svcnet-controller-manager")
-    task = asyncio.create_task(EndpointsController(client, args.workers).run())
+    controllers = [EndpointsController(client, args.workers).run(),
+                   ReplicaSetController(client, "ReplicaSet", args.workers).run(),
+                   ReplicaSetController(client, "ReplicationController", args.workers).run()]
+    task = asyncio.ensure_future(asyncio.gather(*controllers))
     stop = asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         asyncio.get_running_loop().add_signal_handler(sig, stop.set)
     print(f"svcnet controller-manager: watching {client.config.server}", flush=True)
     await asyncio.wait([task, asyncio.create_task(stop.wait())], return_when=asyncio.FIRST_COMPLETED)
     task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
     await client.close()
     return 0
 

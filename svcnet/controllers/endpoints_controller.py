@@ -8,13 +8,12 @@ differs; failures are retried with backoff. Endpoints of services without a sele
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from typing import Any
 
 from svcnet.api import errors, resources
 from svcnet.client import Client, Handlers, Informer, WorkQueue, object_key
-from svcnet.controllers import endpoints
+from svcnet.controllers import base, endpoints
 
 log = logging.getLogger(__name__)
 Obj = dict[str, Any]
@@ -70,29 +69,8 @@ class EndpointsController:
                 self._enqueue(service)
 
     async def run(self) -> None:
-        informers = [self.services, self.pods, self.endpoints, self.slices]
-        tasks = [asyncio.create_task(i.run()) for i in informers]
-        try:
-            await asyncio.gather(*(i.synced.wait() for i in informers))
-            for service in self.services.items():
-                self._enqueue(service)
-            await asyncio.gather(*(self._worker() for _ in range(self.workers)))
-        finally:
-            for task in tasks:
-                task.cancel()
-            self.queue.shut_down()
-
-    async def _worker(self) -> None:
-        while True:
-            key = await self.queue.get()
-            try:
-                await self.sync(key)
-                self.queue.forget(key)
-            except (errors.APIError, OSError) as exc:
-                log.info("endpoints %s: %s (retrying)", key, exc)
-                self.queue.add_rate_limited(key)
-            finally:
-                self.queue.done(key)
+        await base.run_controller("endpoints", [self.services, self.pods, self.endpoints, self.slices], self.queue,
+                                  self.sync, lambda: [object_key(s) for s in self.services.items()], self.workers)
 
     async def sync(self, key: str) -> None:
         namespace, name = key.split("/", 1)
