@@ -69,11 +69,13 @@ async def _run_controllers(args: argparse.Namespace) -> int:
     from svcnet.client import Client, load_kubeconfig
     from svcnet.controllers.endpoints_controller import EndpointsController
     from svcnet.controllers.replicaset_controller import ReplicaSetController
+    from svcnet.controllers.scheduler import Scheduler
 
     client = Client(load_kubeconfig(args.kubeconfig), field_manager="svcnet-controller-manager")
     controllers = [EndpointsController(client, args.workers).run(),
                    ReplicaSetController(client, "ReplicaSet", args.workers).run(),
-                   ReplicaSetController(client, "ReplicationController", args.workers).run()]
+                   ReplicaSetController(client, "ReplicationController", args.workers).run(),
+                   Scheduler(client).run()]
     task = asyncio.ensure_future(asyncio.gather(*controllers))
     stop = asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
