@@ -344,3 +344,22 @@ def killpg(proc: subprocess.Popen[Any]) -> None:
         if stream is not None:
             with contextlib.suppress(Exception):
                 stream.close()
+
+
+async def eventually(check: Callable[[], Any], timeout: float = 15, tolerate: tuple[type[BaseException], ...] = ()
+                     ) -> Any:
+    """Await `check()` (an async callable) until it returns something truthy; errors in `tolerate` count as
+    "not yet". Fails after `timeout` seconds."""
+    import asyncio
+
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        try:
+            value = await check()
+            if value:
+                return value
+        except tolerate:
+            pass
+        assert loop.time() < deadline, f"condition not met within {timeout}s"
+        await asyncio.sleep(0.05)

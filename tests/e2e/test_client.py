@@ -7,17 +7,15 @@ from typing import Any
 
 from svcnet.api import resources
 from svcnet.client import Client, Handlers, Informer, load_kubeconfig
-from tests.e2e.conftest import Server
+from tests.e2e.conftest import Server, eventually
 
 CM = resources.lookup("", "v1", "configmaps")
 
 
-async def _until(condition: Any, timeout: float = 15) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not condition():
-        assert loop.time() < deadline, "condition not met in time"
-        await asyncio.sleep(0.02)
+def _async(condition: Any) -> Any:
+    async def check() -> Any:
+        return condition()
+    return check
 
 
 def _configmap(name: str, value: str) -> dict[str, Any]:
@@ -39,13 +37,13 @@ async def test_informer_follows_changes_and_survives_a_restart(server: Server, n
         await client.create(CM, ns, _configmap("a", "1"))
         await client.patch(CM, ns, "a", {"data": {"v": "2"}})
         await client.delete(CM, ns, "before")
-        await _until(lambda: ("delete", "before") in seen)
+        await eventually(_async(lambda: ("delete", "before") in seen))
         assert seen == [("add", "before"), ("add", "a"), ("update", "2"), ("delete", "before")]
 
         await asyncio.to_thread(server.stop)
         await asyncio.to_thread(server.start)
         await client.patch(CM, ns, "a", {"data": {"v": "3"}})  # made after the restart, seen by resuming
-        await _until(lambda: ("update", "3") in seen)
+        await eventually(_async(lambda: ("update", "3") in seen))
         assert informer.cache[f"{ns}/a"]["data"]["v"] == "3"
         assert seen.count(("add", "a")) == 1, "resuming from the resourceVersion replays nothing twice"
     finally:

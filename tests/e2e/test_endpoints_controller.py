@@ -9,26 +9,12 @@ from typing import Any
 from svcnet.api import resources
 from svcnet.client import Client, load_kubeconfig
 from svcnet.controllers.endpoints_controller import EndpointsController
-from tests.e2e.conftest import Server
+from tests.e2e.conftest import Server, eventually
 
 SVC = resources.lookup("", "v1", "services")
 POD = resources.lookup("", "v1", "pods")
 EP = resources.lookup("", "v1", "endpoints")
 SLICE = resources.lookup("discovery.k8s.io", "v1", "endpointslices")
-
-
-async def _until(check: Any, timeout: float = 15) -> Any:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while True:
-        try:
-            value = await check()
-            if value:
-                return value
-        except Exception:  # noqa: BLE001 — not there yet
-            pass
-        assert loop.time() < deadline, "condition not met in time"
-        await asyncio.sleep(0.05)
 
 
 async def _make_pod(client: Client, ns: str, name: str, ip: str, ready: bool) -> None:
@@ -61,15 +47,15 @@ async def test_endpoints_follow_pod_readiness(server: Server, ns: str) -> None:
             got_nr = sorted(a["ip"] for s in subsets for a in s.get("notReadyAddresses", []))
             return got == ready and got_nr == not_ready
 
-        await _until(lambda: endpoints_are(["127.244.0.10", "127.244.0.11"], ["127.244.0.12"]))
+        await eventually(lambda: endpoints_are(["127.244.0.10", "127.244.0.11"], ["127.244.0.12"]), tolerate=(Exception,))
         await _set_ready(client, ns, "p0", "127.244.0.10", False)
-        await _until(lambda: endpoints_are(["127.244.0.11"], ["127.244.0.10", "127.244.0.12"]))
+        await eventually(lambda: endpoints_are(["127.244.0.11"], ["127.244.0.10", "127.244.0.12"]), tolerate=(Exception,))
 
         async def slice_ready() -> dict[str, bool]:
             listed = await client.list(SLICE, ns, label_selector="kubernetes.io/service-name=web")
             return {e["addresses"][0]: e["conditions"]["ready"] for s in listed["items"] for e in s["endpoints"]}
 
-        await _until(lambda: _eq(slice_ready(), {"127.244.0.10": False, "127.244.0.11": True,
+        await eventually(lambda: _eq(slice_ready(), {"127.244.0.10": False, "127.244.0.11": True,
                                                   "127.244.0.12": False}))
         described = await asyncio.to_thread(server.kubectl, "describe", "svc", "web", "-n", ns)
         assert "127.244.0.11:80" in described.stdout, described.stdout
@@ -84,7 +70,7 @@ async def test_endpoints_follow_pod_readiness(server: Server, ns: str) -> None:
             except Exception:  # noqa: BLE001 — 404 is what we wait for
                 return not left["items"]
 
-        await _until(gone)
+        await eventually(gone, tolerate=(Exception,))
     finally:
         task.cancel()
         await client.close()

@@ -11,20 +11,9 @@ import pytest
 from svcnet.api import resources
 from svcnet.client import Client, load_kubeconfig
 from svcnet.controllers.replicaset_controller import ReplicaSetController
-from tests.e2e.conftest import Server
+from tests.e2e.conftest import Server, eventually
 
 POD = resources.lookup("", "v1", "pods")
-
-
-async def _until(check: Any, timeout: float = 15) -> Any:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while True:
-        value = await check()
-        if value:
-            return value
-        assert loop.time() < deadline, "condition not met in time"
-        await asyncio.sleep(0.05)
 
 
 def _owner(kind: str, replicas: int) -> tuple[Any, dict[str, Any]]:
@@ -57,18 +46,18 @@ async def test_replicas_follow_spec(server: Server, ns: str, kind: str) -> None:
                                            for r in p["metadata"].get("ownerReferences") or [])]
             return mine if len(pods) == count and len(mine) == count else None
 
-        pods = await _until(lambda: owned_pods(3))
+        pods = await eventually(lambda: owned_pods(3))
         assert "orphan" in {p["metadata"]["name"] for p in pods}, "the matching orphan was adopted"
         resource = "rs" if kind == "ReplicaSet" else "rc"
         await asyncio.to_thread(server.kubectl, "scale", resource, "web", "-n", ns, "--replicas=1")
-        await _until(lambda: owned_pods(1))
+        await eventually(lambda: owned_pods(1))
         await client.patch(info, ns, "web", {"spec": {"replicas": 4}})
-        await _until(lambda: owned_pods(4))
+        await eventually(lambda: owned_pods(4))
 
         async def status_replicas() -> bool:
             return (await client.get(info, ns, "web")).get("status", {}).get("replicas") == 4
 
-        await _until(status_replicas)
+        await eventually(status_replicas)
     finally:
         task.cancel()
         await client.close()

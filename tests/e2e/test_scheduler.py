@@ -9,21 +9,10 @@ from typing import Any
 from svcnet.api import resources
 from svcnet.client import Client, load_kubeconfig
 from svcnet.controllers.scheduler import Scheduler
-from tests.e2e.conftest import Server
+from tests.e2e.conftest import Server, eventually
 
 POD = resources.lookup("", "v1", "pods")
 NODE = resources.lookup("", "v1", "nodes")
-
-
-async def _until(check: Any, timeout: float = 15) -> Any:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while True:
-        value = await check()
-        if value:
-            return value
-        assert loop.time() < deadline, "condition not met in time"
-        await asyncio.sleep(0.05)
 
 
 async def _node(client: Client, name: str, labels: dict[str, str]) -> None:
@@ -57,7 +46,7 @@ async def test_pods_are_spread_and_selectors_honoured(server: Server, ns: str) -
             nodes = {p["metadata"]["name"]: p["spec"].get("nodeName", "") for p in pods}
             return nodes if all(nodes[f"p{i}"] for i in range(4)) and nodes["ssd"] else None
 
-        nodes = await _until(placed)
+        nodes = await eventually(placed)
         assert nodes["ssd"] == f"n2-{suffix}"
         spread = [nodes[f"p{i}"] for i in range(4)]
         # fewest pods first: p0..p3 alternate over both nodes, then "ssd" lands on n2
@@ -69,7 +58,7 @@ async def test_pods_are_spread_and_selectors_honoured(server: Server, ns: str) -
             return any(c.get("type") == "PodScheduled" and c.get("status") == "False"
                        for c in pod.get("status", {}).get("conditions") or [])
 
-        await _until(explained)
+        await eventually(explained)
         described = await asyncio.to_thread(server.kubectl, "describe", "pod", "nowhere", "-n", ns)
         assert "FailedScheduling" in described.stdout and "didn't match Pod's node affinity/selector" in \
             described.stdout, described.stdout
