@@ -236,7 +236,7 @@ class Registry:
 
     def _check_identity(self, info: ResourceInfo, namespace: str, obj: dict[str, Any],
                         name: str | None) -> dict[str, Any]:
-        obj = copy.deepcopy(obj)
+        obj = codec.clone(obj)
         kind, api_version = obj.get("kind"), obj.get("apiVersion")
         if (kind and kind != info.kind) or (api_version and api_version != info.api_version):
             raise errors.bad_request(
@@ -524,8 +524,8 @@ class Registry:
 
 def check_fields(info: ResourceInfo, obj: dict[str, Any], opts: WriteOptions) -> list[str]:
     """Type mismatches are always a 400 (as kube's decoder); for unknown fields, fieldValidation Strict rejects
-    (400), Warn returns them as warnings, Ignore skips."""
-    unknown, mismatched = schema.check(info.kind, info.api_version, obj)
+    (400), Warn returns them as warnings, Ignore skips; unless rejected, unknown fields are dropped from `obj`."""
+    unknown, mismatched = schema.check(info.kind, info.api_version, obj, prune=True)
     if mismatched:
         raise errors.bad_request(f'{info.kind} in version "{info.version}" cannot be handled as a {info.kind}: '
                                  f"{mismatched[0]}")
@@ -540,6 +540,10 @@ def check_fields(info: ResourceInfo, obj: dict[str, Any], opts: WriteOptions) ->
 def _translate(event: Event, flt: Filter, decode: Callable[[KeyValue], dict[str, Any]]
                ) -> tuple[str, dict[str, Any]] | None:
     obj = decode(event.kv)
+    if flt.empty:  # everything matches: no need to decode the previous value
+        if event.type is EventType.DELETE:
+            return "DELETED", obj
+        return ("MODIFIED" if event.prev_kv is not None and not event.created else "ADDED"), obj
     if event.type is EventType.DELETE:
         return ("DELETED", obj) if flt.matches(obj) else None
     now_matches = flt.matches(obj)
@@ -550,12 +554,12 @@ def _translate(event: Event, flt: Filter, decode: Callable[[KeyValue], dict[str,
 
 
 def _same(new: dict[str, Any], old: dict[str, Any]) -> bool:
-    a = copy.deepcopy(new)
-    b = copy.deepcopy(old)
-    for o in (a, b):
-        o["metadata"].pop("resourceVersion", None)
-        o["metadata"].pop("managedFields", None)
-    return a == b and new["metadata"].get("managedFields") == old["metadata"].get("managedFields")
+    def without_rv(obj: dict[str, Any]) -> dict[str, Any]:
+        meta = {k: v for k, v in obj["metadata"].items() if k not in ("resourceVersion", "managedFields")}
+        return {**obj, "metadata": meta}
+
+    return without_rv(new) == without_rv(old) and \
+        new["metadata"].get("managedFields") == old["metadata"].get("managedFields")
 
 
 _STORED_HEAD = b'{"apiVersion":'

@@ -256,6 +256,22 @@ def test_duplicate_create_is_409_already_exists(server: Server, errors_ns: str) 
     assert status["details"] == {"name": "twice", "kind": "configmaps"}
 
 
+@pytest.mark.parametrize("validation", ["Warn", "Ignore"])
+def test_unknown_fields_are_dropped_not_stored(server: Server, errors_ns: str, validation: str) -> None:
+    """kube's decoder drops unknown fields; Warn adds a warning, Strict (tested elsewhere) rejects."""
+    name = f"unknown-{validation.lower()}"
+    cm = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name, "bogus": 1}, "data": {"k": "v"},
+          "spec": {"x": 1}}
+    response = server.http("POST", f"/api/v1/namespaces/{errors_ns}/configmaps?fieldValidation={validation}", cm)
+    assert response.status_code == 201, response.text
+    warning = response.headers.get("Warning", "")
+    if validation == "Warn":
+        assert 'unknown field \\"spec\\"' in warning or 'unknown field "spec"' in warning, warning
+    for obj in (response.json(), server.http("GET", f"/api/v1/namespaces/{errors_ns}/configmaps/{name}").json()):
+        assert "spec" not in obj and "bogus" not in obj["metadata"], obj
+        assert obj["data"] == {"k": "v"}
+
+
 def test_stale_update_is_409_conflict(server: Server, errors_ns: str) -> None:
     path = f"/api/v1/namespaces/{errors_ns}/configmaps"
     first = server.http("POST", path, {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "stale"}})
@@ -274,6 +290,15 @@ def _nested(depth: int) -> str:
 
 def _nested_object(depth: int) -> str:
     return '{"a":' * depth + "1" + "}" * depth
+
+
+def _alias_bomb(levels: int) -> str:
+    """A tiny YAML document whose aliases expand to 10**levels strings (kube's YAML decoder refuses
+    "excessive aliasing"; expanding it blindly turns 450 bytes into megabytes, or gigabytes at 8 levels)."""
+    lines = ["apiVersion: v1", "kind: ConfigMap", "metadata:", "  name: bomb",
+             "x0: &x0 [" + ",".join(['"aaaaaaaaaa"'] * 10) + "]"]
+    lines += [f"x{i}: &x{i} [" + ",".join([f"*x{i - 1}"] * 10) + "]" for i in range(1, levels)]
+    return "\n".join(lines) + "\n"
 
 
 MB5 = json.dumps({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "huge"},
@@ -322,6 +347,7 @@ MALFORMED = [
     pytest.param("POST", '{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"x","resourceVersion":"5"}}',
                  "application/json", id="create-with-resource-version"),
     pytest.param("POST", b"\x00\x01\x02binary", "application/vnd.kubernetes.protobuf", id="garbage-protobuf"),
+    pytest.param("POST", _alias_bomb(6), "application/yaml", id="yaml-alias-bomb"),
 ]
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from tests.e2e.conftest import Server, fixed_table, write
@@ -152,6 +153,8 @@ spec:
     assert 'unknown field "spec.portz"' in result.stderr, result.stderr
     result = server.kubectl("create", "-f", str(path), "--validate=false")
     assert result.stdout.strip() == "service/unknown created"
+    stored = json.loads(server.kubectl("get", "svc", "unknown", "-n", ns, "-o", "json").stdout)
+    assert "portz" not in stored["spec"], "an unknown field was stored (kube drops it)"
 
 
 def test_create_in_missing_namespace(server: Server) -> None:
