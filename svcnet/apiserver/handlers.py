@@ -310,7 +310,8 @@ class ResourceHandlers:
             if left <= 0:
                 return
             try:
-                kind, payload = await asyncio.wait_for(queue.get(), min(left, BOOKMARK_INTERVAL))
+                async with asyncio.timeout(min(left, BOOKMARK_INTERVAL)):  # no task per event, unlike wait_for
+                    kind, payload = await queue.get()
             except TimeoutError:
                 if bookmarks and deadline - loop.time() > 0:
                     await response.write(codec.encode(await self._bookmark(info)) + b"\n")

@@ -8,12 +8,12 @@ are reserved exactly while some stored service holds them.
 from __future__ import annotations
 
 import contextlib
-import copy
 from collections.abc import AsyncIterator
 from typing import Any
 
 from svcnet.api.resources import ResourceInfo
 from svcnet.apiserver.allocator import ServiceAllocator
+from svcnet.apiserver.codec import clone
 
 _NODE_PORT_TYPES = ("NodePort", "LoadBalancer")
 
@@ -55,6 +55,19 @@ def _drop_type_dependent_fields(spec: dict[str, Any], old_spec: dict[str, Any]) 
                 spec.pop(field, None)
 
 
+def _writable_spec(svc: dict[str, Any]) -> dict[str, Any]:
+    """A copy of `svc` whose top level, spec and spec.ports[*] -- all that `_fill` changes -- are its own; the rest
+    (metadata, managedFields...) is shared with `svc`, which stays untouched."""
+    svc = dict(svc)
+    spec = svc.get("spec")
+    if isinstance(spec, dict):
+        spec = svc["spec"] = dict(spec)
+        ports = spec.get("ports")
+        if isinstance(ports, list):
+            spec["ports"] = [dict(p) if isinstance(p, dict) else p for p in ports]
+    return svc
+
+
 class ServiceHooks:
     def __init__(self, allocator: ServiceAllocator) -> None:
         self.allocator = allocator
@@ -63,7 +76,7 @@ class ServiceHooks:
         """An update that leaves clusterIP / nodePorts unset keeps the ones already allocated (as kube does)."""
         if info.kind != "Service":
             return new
-        new = copy.deepcopy(new)
+        new = clone(new)
         spec, old_spec = new.setdefault("spec", {}), old.get("spec", {})
         _drop_type_dependent_fields(spec, old_spec)
         if spec.get("type") != "ExternalName" and old_spec.get("type") != "ExternalName":
@@ -90,7 +103,7 @@ class ServiceHooks:
         if info.kind != "Service":
             yield new
             return
-        new = copy.deepcopy(new)
+        new = _writable_spec(new)
         old_ips, old_ports = held(old)
         taken_ips: list[str] = []
         taken_ports: list[int] = []

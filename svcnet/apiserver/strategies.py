@@ -5,10 +5,10 @@ Pure functions over dicts, mirroring kube-apiserver's registry strategies (Prepa
 
 from __future__ import annotations
 
-import copy
 from typing import Any
 
 from svcnet.api.resources import ResourceInfo
+from svcnet.apiserver.codec import clone
 
 # Kinds whose main endpoint ignores status (it is written through /status) and whose create resets it.
 _STATUS_RESET_ON_CREATE = {"Service", "Deployment", "ReplicaSet", "ReplicationController", "Ingress"}
@@ -28,7 +28,7 @@ def has_status_subresource(info: ResourceInfo) -> bool:
 
 
 def prepare_for_create(info: ResourceInfo, obj: dict[str, Any]) -> dict[str, Any]:
-    obj = copy.deepcopy(obj)
+    obj = clone(obj)
     meta = obj.setdefault("metadata", {})
     for field in ("deletionTimestamp", "deletionGracePeriodSeconds", "selfLink"):
         meta.pop(field, None)
@@ -57,14 +57,14 @@ def prepare_for_update(info: ResourceInfo, new: dict[str, Any], old: dict[str, A
                        subresource: str) -> dict[str, Any]:
     """Carry server-owned fields over from `old`; for /status keep everything but status, for the main
     resource keep status (kinds with a status subresource)."""
-    new = copy.deepcopy(new)
+    new = clone(new)
     if subresource == "status":
-        merged = copy.deepcopy(old)
+        merged = clone(old)
         merged["status"] = new.get("status", {})
         _carry_metadata(merged, old)
         return merged
     if has_status_subresource(info) and "status" in old:
-        new["status"] = copy.deepcopy(old["status"])
+        new["status"] = clone(old["status"])
     elif has_status_subresource(info):
         new.pop("status", None)
     _carry_metadata(new, old)
