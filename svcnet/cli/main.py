@@ -56,6 +56,11 @@ def build_parser() -> argparse.ArgumentParser:
     cm = sub.add_parser("controller-manager", help="run the controllers against an API server")
     cm.add_argument("--kubeconfig", default=None, help="default: $KUBECONFIG, then ~/.kube/config")
     cm.add_argument("--workers", type=int, default=2)
+    cm.add_argument("--cluster-cidr", default="10.244.0.0/16", help="node podCIDRs are allocated from it")
+    cm.add_argument("--node-cidr-mask-size", type=int, default=24)
+    cm.add_argument("--load-balancer-pool", action="append", default=[],
+                    help="CIDR or first-last range for LoadBalancer addresses (repeatable)")
+    cm.add_argument("--controllers", default="", help="comma-separated subset to run (default: all)")
     return parser
 
 
@@ -67,16 +72,18 @@ def _config(args: argparse.Namespace) -> APIServerConfig:
 
 async def _run_controllers(args: argparse.Namespace) -> int:
     from svcnet.client import Client, load_kubeconfig
-    from svcnet.controllers.endpoints_controller import EndpointsController
-    from svcnet.controllers.replicaset_controller import ReplicaSetController
-    from svcnet.controllers.scheduler import Scheduler
+    from svcnet.controllers.manager import CONTROLLERS, ManagerConfig, run_all
 
+    only = [name for name in args.controllers.split(",") if name]
+    unknown = sorted(set(only) - set(CONTROLLERS))
+    if unknown:
+        print(f"svcnet: unknown controllers {', '.join(unknown)} (known: {', '.join(CONTROLLERS)})", file=sys.stderr)
+        return 2
+    config = ManagerConfig(workers=args.workers, cluster_cidr=args.cluster_cidr,
+                           node_cidr_mask_size=args.node_cidr_mask_size,
+                           load_balancer_pool=tuple(args.load_balancer_pool))
     client = Client(load_kubeconfig(args.kubeconfig), field_manager="svcnet-controller-manager")
-    controllers = [EndpointsController(client, args.workers).run(),
-                   ReplicaSetController(client, "ReplicaSet", args.workers).run(),
-                   ReplicaSetController(client, "ReplicationController", args.workers).run(),
-                   Scheduler(client).run()]
-    task = asyncio.ensure_future(asyncio.gather(*controllers))
+    task = asyncio.ensure_future(run_all(client, config, only))
     stop = asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         asyncio.get_running_loop().add_signal_handler(sig, stop.set)
