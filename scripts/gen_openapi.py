@@ -118,7 +118,7 @@ class Generator:
         self.schemas[name] = schema
         required = []
         for attr, field in cls.model_fields.items():
-            json_name = cls.attribute_map.get(attr, attr)
+            json_name = field.serialization_alias or cls.attribute_map.get(attr, attr)
             if (name.rsplit(".", 1)[1], json_name) in QUANTITY_FIELDS:
                 prop = self.quantity_schema(field.annotation)
             else:

@@ -229,3 +229,14 @@ def test_quantities_accept_numbers_and_strings_only() -> None:
     pod = {"spec": {"containers": [{"name": "c", "resources": {"limits": {"cpu": 2, "memory": "1Gi"},
                                                                "requests": {"cpu": [1]}}}]}}
     assert len(schema.check("Pod", "v1", pod)[1]) == 1
+
+
+def test_python_keyword_fields_keep_their_json_names() -> None:
+    """The client models rename `exec`/`continue` for Python; the schema must carry the wire names."""
+    schemas = openapi.schemas()
+    assert "exec" in schemas["io.k8s.api.core.v1.Probe"]["properties"]
+    assert "exec" in schemas["io.k8s.api.core.v1.LifecycleHandler"]["properties"]
+    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"},
+           "spec": {"containers": [{"name": "c", "image": "x",
+                                    "readinessProbe": {"exec": {"command": ["true"]}}}]}}
+    assert schema.check("Pod", "v1", pod) == ([], [])
