@@ -12,6 +12,7 @@ import contextlib
 import logging
 import os
 import signal
+import socket
 import sys
 from pathlib import Path
 
@@ -61,6 +62,18 @@ def build_parser() -> argparse.ArgumentParser:
     cm.add_argument("--load-balancer-pool", action="append", default=[],
                     help="CIDR or first-last range for LoadBalancer addresses (repeatable)")
     cm.add_argument("--controllers", default="", help="comma-separated subset to run (default: all)")
+    node = sub.add_parser("node", help="run the node agent: register a Node and run the pods bound to it")
+    node.add_argument("--kubeconfig", default=None, help="default: $KUBECONFIG, then ~/.kube/config")
+    node.add_argument("--name", default=socket.gethostname())
+    node.add_argument("--node-ip", default="127.0.0.1", help="the node's InternalIP; the kubelet API binds it")
+    node.add_argument("--data-dir", type=Path, default=None, help="pod directories and logs (default: DATA/node-NAME)")
+    node.add_argument("--kubelet-port", type=int, default=10250, help="0 picks a free port")
+    node.add_argument("--pod-cidr", default="", help="set on the Node when the controller manager assigns none")
+    node.add_argument("--cluster-dns", default="", help="comma-separated nameservers for ClusterFirst pods")
+    node.add_argument("--cluster-domain", default="cluster.local")
+    node.add_argument("--max-pods", type=int, default=110)
+    node.add_argument("--restart-backoff", type=float, default=10.0, help="first CrashLoopBackOff delay (s)")
+    node.add_argument("--image-catalog", type=Path, default=None, help="YAML file mapping images to programs")
     return parser
 
 
@@ -83,15 +96,40 @@ async def _run_controllers(args: argparse.Namespace) -> int:
                            node_cidr_mask_size=args.node_cidr_mask_size,
                            load_balancer_pool=tuple(args.load_balancer_pool))
     client = Client(load_kubeconfig(args.kubeconfig), field_manager="svcnet-controller-manager")
-    task = asyncio.ensure_future(run_all(client, config, only))
+    print(f"svcnet controller-manager: watching {client.config.server}", flush=True)
+    await _until_signalled(asyncio.ensure_future(run_all(client, config, only)))
+    await client.close()
+    return 0
+
+
+async def _until_signalled(task: asyncio.Future[object]) -> None:
     stop = asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         asyncio.get_running_loop().add_signal_handler(sig, stop.set)
-    print(f"svcnet controller-manager: watching {client.config.server}", flush=True)
     await asyncio.wait([task, asyncio.create_task(stop.wait())], return_when=asyncio.FIRST_COMPLETED)
     task.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await task
+
+
+async def _run_node(args: argparse.Namespace) -> int:
+    from svcnet.client import Client, load_kubeconfig
+    from svcnet.node.agent import NodeAgent, NodeConfig
+
+    config = NodeConfig(name=args.name, node_ip=args.node_ip,
+                        data_dir=args.data_dir or default_data_dir() / f"node-{args.name}",
+                        kubelet_port=args.kubelet_port, pod_cidr=args.pod_cidr,
+                        cluster_dns=tuple(s for s in args.cluster_dns.split(",") if s),
+                        cluster_domain=args.cluster_domain, max_pods=args.max_pods,
+                        restart_backoff=args.restart_backoff, image_catalog=args.image_catalog)
+    client = Client(load_kubeconfig(args.kubeconfig), field_manager="svcnet-node")
+    try:
+        agent = NodeAgent(client, config)
+    except ValueError as exc:
+        print(f"svcnet: {exc}", file=sys.stderr)
+        return 2
+    print(f"svcnet node {config.name}: watching {client.config.server}", flush=True)
+    await _until_signalled(asyncio.ensure_future(agent.run()))
     await client.close()
     return 0
 
@@ -99,6 +137,8 @@ async def _run_controllers(args: argparse.Namespace) -> int:
 async def _run(args: argparse.Namespace) -> int:
     if args.command == "controller-manager":
         return await _run_controllers(args)
+    if args.command == "node":
+        return await _run_node(args)
     server = APIServer(_config(args))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -24,6 +24,7 @@ class ContainerRef:
     env: dict[str, str] = field(default_factory=dict)  # the container's environment, for exec
     cwd: str = "/"
     running: bool = True
+    stdin_once: bool = False  # the spec's stdinOnce: the first attach's stdin EOF closes the container's stdin
 
 
 class ContainerAccess(Protocol):
