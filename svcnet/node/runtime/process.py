@@ -123,10 +123,8 @@ class ProcessRuntime:
         log_dir = sandbox.pod_dir / "logs" / name
         log_dir.mkdir(parents=True, exist_ok=True)
         log_file = log_dir / f"{restart}.log"
-        full_env = {"PATH": os.environ.get("PATH", "/usr/local/bin:/usr/bin:/bin"),
-                    "SVCNET_HTML_DIR": str(sandbox.pod_dir / "html"), **env}
         proc = await asyncio.create_subprocess_exec(
-            *sandbox.exec_prefix(), *argv, env=full_env, cwd=cwd or str(sandbox.pod_dir),
+            *sandbox.exec_prefix(), *argv, env=self._env(sandbox, env), cwd=cwd or str(sandbox.pod_dir),
             stdin=asyncio.subprocess.PIPE if stdin else asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, preexec_fn=_die_with_parent)
         container = ContainerProcess(name, proc, crilog.timestamp()[:19] + "Z", log_file)
@@ -136,6 +134,12 @@ class ProcessRuntime:
                    asyncio.create_task(self._pump(container, "stderr", proc.stderr, sink))]
         container.tasks.append(asyncio.create_task(self._reap(container, readers, sink)))
         return container
+
+    @staticmethod
+    def _env(sandbox: Sandbox, env: dict[str, str]) -> dict[str, str]:
+        """What every process in the pod sees besides its container's variables."""
+        return {"PATH": os.environ.get("PATH", "/usr/local/bin:/usr/bin:/bin"),
+                "SVCNET_HTML_DIR": str(sandbox.pod_dir / "html"), **env}
 
     @staticmethod
     async def _pump(container: ContainerProcess, stream: str, source: asyncio.StreamReader, sink: object) -> None:
@@ -177,7 +181,7 @@ class ProcessRuntime:
         """Run a command inside the pod (exec probes, preStop hooks): (exit code, output); -1 on timeout."""
         try:
             proc = await asyncio.create_subprocess_exec(
-                *sandbox.exec_prefix(), *argv, env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), **env},
+                *sandbox.exec_prefix(), *argv, env=self._env(sandbox, env),
                 cwd=str(sandbox.pod_dir), stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.STDOUT, preexec_fn=_die_with_parent)
         except OSError as exc:

@@ -1,0 +1,237 @@
+"""The node agent with the real kubectl: pods that really run (own 127.x addresses, answering HTTP), readiness
+probes moving endpoints, restarts with backoff, environment variables, images, graceful deletion."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import threading
+import time
+import urllib.request
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.e2e.conftest import Server, table, wait_for, write
+from tests.e2e.nodes import Node, run_node
+
+NODE = "node-a"
+POD_CIDR = "127.244.17.0/24"
+
+
+@pytest.fixture(scope="module")
+def node(server: Server, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Node]:
+    yield from run_node(server, tmp_path_factory.mktemp("node"), NODE, POD_CIDR)
+
+
+def _pods(server: Server, ns: str, selector: str = "") -> list[dict[str, Any]]:
+    args = ["get", "pods", "-n", ns, "-o", "json"] + (["-l", selector] if selector else [])
+    return json.loads(server.kubectl(*args).stdout)["items"]
+
+
+def _running_ready(server: Server, ns: str, count: int, selector: str = "") -> list[dict[str, Any]] | None:
+    pods = [p for p in _pods(server, ns, selector) if not p["metadata"].get("deletionTimestamp")]
+    ready = [p for p in pods if p.get("status", {}).get("phase") == "Running" and
+             any(c["type"] == "Ready" and c["status"] == "True" for c in p["status"].get("conditions", []))]
+    return ready if len(ready) == count == len(pods) else None
+
+
+def _get(url: str) -> str:
+    with urllib.request.urlopen(url, timeout=5) as response:
+        return str(response.read().decode())
+
+
+SEED = """
+apiVersion: apps/v1
+kind: ReplicaSet
+metadata:
+  name: pc-deployment
+spec:
+  replicas: 3
+  selector:
+    matchLabels: {app: nginx-pod}
+  template:
+    metadata:
+      labels: {app: nginx-pod}
+    spec:
+      containers:
+      - name: nginx
+        image: nginx:1.17.1
+        ports:
+        - containerPort: 80
+---
+apiVersion: v1
+kind: Service
+metadata:
+  name: service-clusterip
+spec:
+  selector: {app: nginx-pod}
+  ports:
+  - port: 80
+    targetPort: 80
+"""
+
+
+def test_seed_pods_run_with_their_own_addresses(server: Server, node: Node, ns: str, tmp_path: Path) -> None:
+    server.kubectl("apply", "-n", ns, "-f", str(write(tmp_path, "seed.yaml", SEED)))
+    pods = wait_for(lambda: _running_ready(server, ns, 3), 30, "3 running, ready pods")
+    ips = sorted(p["status"]["podIP"] for p in pods)
+    assert len(set(ips)) == 3 and all(ip.startswith("127.244.17.") for ip in ips), ips
+    header, rows = table(server.kubectl("get", "pods", "-n", ns, "-o", "wide", "--show-labels").stdout)
+    assert header[:3] == ["NAME", "READY", "STATUS"] and "IP" in header and "NODE" in header, header
+    for row in rows:
+        cells = dict(zip(header, row, strict=False))
+        assert cells["STATUS"] == "Running" and cells["READY"] == "1/1" and cells["NODE"] == NODE, cells
+        assert cells["IP"] in ips and "app=nginx-pod" in cells["LABELS"], cells
+    for ip in ips:
+        assert _get(f"http://{ip}/").strip() == ip, "each pod answers with its own IP"
+    endpoints = wait_for(lambda: _endpoint_ips(server, ns, "service-clusterip", 3), 10, "3 endpoints")
+    assert sorted(endpoints) == ips
+
+
+def _endpoint_ips(server: Server, ns: str, name: str, count: int, key: str = "addresses") -> list[str] | None:
+    result = server.kubectl("get", "endpoints", name, "-n", ns, "-o", "json", check=False)
+    if result.rc != 0:
+        return None
+    subsets = json.loads(result.stdout).get("subsets") or []
+    ips = [a["ip"] for s in subsets for a in s.get(key) or []]
+    return ips if len(ips) == count else None
+
+
+def test_environment_has_pod_and_service_variables(server: Server, node: Node, ns: str, tmp_path: Path) -> None:
+    server.kubectl("create", "service", "clusterip", "web-front", "--tcp=8080:80", "-n", ns)
+    manifest = """
+apiVersion: v1
+kind: Pod
+metadata: {name: envpod}
+spec:
+  containers:
+  - name: c
+    image: busybox
+    command: [sh, -c, 'env > $(OUT); exec sleep 1000']
+    env:
+    - {name: OUT, value: /tmp/env.txt}
+    - {name: MY_NODE, valueFrom: {fieldRef: {fieldPath: spec.nodeName}}}
+"""
+    server.kubectl("apply", "-n", ns, "-f", str(write(tmp_path, "env.yaml", manifest)))
+    pod = wait_for(lambda: _running_ready(server, ns, 1), 20, "env pod running")[0]
+    env_file = node.data_dir / "pods" / pod["metadata"]["uid"] / "tmp" / "env.txt"
+    text = wait_for(lambda: env_file.exists() and env_file.read_text(), 10, "env dump written")
+    env = dict(line.split("=", 1) for line in text.splitlines() if "=" in line)
+    svc = json.loads(server.kubectl("get", "svc", "web-front", "-n", ns, "-o", "json").stdout)
+    ip = svc["spec"]["clusterIP"]
+    assert env["POD_IP"] == pod["status"]["podIP"] and env["POD_NAME"] == "envpod" and env["POD_NAMESPACE"] == ns
+    assert env["HOSTNAME"] == "envpod" and env["MY_NODE"] == NODE
+    assert env["WEB_FRONT_SERVICE_HOST"] == ip and env["WEB_FRONT_SERVICE_PORT"] == "8080"
+    assert env["WEB_FRONT_PORT"] == f"tcp://{ip}:8080" and env["WEB_FRONT_PORT_8080_TCP_ADDR"] == ip
+    assert "KUBERNETES_SERVICE_HOST" in env
+
+
+def test_crashing_container_restarts_with_backoff(server: Server, node: Node, ns: str) -> None:
+    server.kubectl("run", "crasher", "-n", ns, "--image=busybox", "--", "sh", "-c", "echo bye; exit 3")
+
+    def restarted() -> dict[str, Any] | None:
+        status = _pods(server, ns)[0].get("status", {})
+        containers = status.get("containerStatuses") or [{}]
+        return containers[0] if containers[0].get("restartCount", 0) >= 2 else None
+
+    container = wait_for(restarted, 30, "two restarts")
+    assert container["lastState"]["terminated"]["exitCode"] == 3
+    assert container["lastState"]["terminated"]["reason"] == "Error"
+    statuses = set()
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline and "CrashLoopBackOff" not in statuses:
+        statuses.add(table(server.kubectl("get", "pods", "-n", ns).stdout)[1][0][2])
+    assert "CrashLoopBackOff" in statuses, statuses
+
+
+def test_unmapped_image_waits_with_a_clear_reason(server: Server, node: Node, ns: str) -> None:
+    server.kubectl("run", "db", "-n", ns, "--image=mysql:8")
+
+    def waiting() -> dict[str, Any] | None:
+        statuses = _pods(server, ns)[0].get("status", {}).get("containerStatuses") or [{}]
+        return statuses[0].get("state", {}).get("waiting") if statuses[0].get("state", {}).get("waiting", {}).get(
+            "reason") == "ErrImagePull" else None
+
+    state = wait_for(waiting, 20, "ErrImagePull")
+    assert "image catalog" in state["message"] and "mysql" in state["message"]
+
+
+def test_failing_liveness_probe_restarts_the_container(server: Server, node: Node, ns: str, tmp_path: Path) -> None:
+    manifest = """
+apiVersion: v1
+kind: Pod
+metadata: {name: live}
+spec:
+  containers:
+  - name: c
+    image: busybox
+    command: [sh, -c, 'touch /tmp/alive; exec sleep 1000']
+    livenessProbe:
+      exec: {command: [sh, -c, 'test -f /tmp/alive && rm /tmp/alive']}
+      periodSeconds: 1
+      failureThreshold: 1
+"""
+    server.kubectl("apply", "-n", ns, "-f", str(write(tmp_path, "live.yaml", manifest)))
+    # the probe removes the file on its first success: the second run fails and the container restarts
+
+    def restarted() -> bool:
+        statuses = _pods(server, ns)[0].get("status", {}).get("containerStatuses") or [{}]
+        return statuses[0].get("restartCount", 0) >= 1
+
+    wait_for(restarted, 20, "a liveness restart")
+    events = server.kubectl("get", "events", "-n", ns).stdout
+    assert "failed liveness probe, will be restarted" in events and "Liveness probe failed" in events, events
+
+
+class _Recorder(BaseHTTPRequestHandler):
+    paths: list[str] = []
+
+    def do_GET(self) -> None:  # noqa: N802 — the stdlib's name
+        type(self).paths.append(self.path)
+        self.send_response(204)
+        self.end_headers()
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_deleting_a_pod_runs_prestop_and_stops_its_processes(server: Server, node: Node, ns: str,
+                                                             tmp_path: Path) -> None:
+    """preStop runs, then SIGTERM (the trap reports it), then the pod is gone with every process of it."""
+    recorder = ThreadingHTTPServer(("127.0.0.1", 0), _Recorder)
+    threading.Thread(target=recorder.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{recorder.server_address[1]}"
+    marker = f"svcnet-e2e-{ns}"
+    manifest = f"""
+apiVersion: v1
+kind: Pod
+metadata: {{name: graceful}}
+spec:
+  terminationGracePeriodSeconds: 5
+  containers:
+  - name: c
+    image: busybox
+    command: [sh, -c, 'trap "curl -s {url}/term; exit 0" TERM; sleep 1000 & wait', {marker}]
+    lifecycle:
+      preStop:
+        exec: {{command: [curl, -s, {url}/prestop]}}
+"""
+    try:
+        server.kubectl("apply", "-n", ns, "-f", str(write(tmp_path, "graceful.yaml", manifest)))
+        pod = wait_for(lambda: _running_ready(server, ns, 1), 20, "graceful pod running")[0]
+        assert _processes(marker), "the container runs"
+        server.kubectl("delete", "pod", "graceful", "-n", ns)  # waits until the pod is gone
+        assert _Recorder.paths == ["/prestop", "/term"], _Recorder.paths
+        wait_for(lambda: not _processes(marker), 10, "no process left")
+        assert not (node.data_dir / "pods" / pod["metadata"]["uid"]).exists(), "the pod directory is removed"
+    finally:
+        recorder.shutdown()
+
+
+def _processes(marker: str) -> list[str]:
+    out = subprocess.run(["pgrep", "-f", marker], capture_output=True, text=True).stdout
+    return out.split()
