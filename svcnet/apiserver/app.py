@@ -50,6 +50,8 @@ class Metrics:
 
 def _verb(request: web.Request, path_parts: list[str]) -> str:
     method = request.method
+    if len(path_parts) >= 3 and path_parts[-3] == "pods" and path_parts[-1] in ("exec", "attach", "portforward"):
+        return "create"  # a websocket upgrade is a GET, but it runs code in the pod: kube checks "create"
     if method == "GET":
         if request.query.get("watch") in ("true", "1") or "watch" in path_parts[:4]:
             return "watch"

@@ -17,7 +17,7 @@ from typing import Any
 from aiohttp import web
 
 from svcnet.api import errors, resources, tables
-from svcnet.apiserver import codec, paths, strategies
+from svcnet.apiserver import codec, node_proxy, paths, strategies
 from svcnet.apiserver.registry import DeleteOptions, Filter, ListOptions, Registry, WriteOptions
 from svcnet.store.base import CompactedError, StoreError
 
@@ -261,7 +261,9 @@ class ResourceHandlers:
         await self.registry.update(target.info, ns, target.name, pod, WriteOptions(field_manager="binding"))
         return _json({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}, 201)
 
-    async def _node_stream(self, request: web.Request, target: paths.Target) -> web.Response:
+    async def _node_stream(self, request: web.Request, target: paths.Target) -> web.StreamResponse:
+        if target.subresource in ("log", "exec", "attach"):
+            return await node_proxy.serve(request, self.registry, target)
         pod = await self.registry.get(target.info, target.namespace or "", target.name)
         node = pod.get("spec", {}).get("nodeName")
         if not node:

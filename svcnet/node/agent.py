@@ -316,7 +316,8 @@ class NodeAgent:
         running = chosen.process is not None and chosen.process.running
         return ContainerRef(namespace, pod, chosen.name, pod_dir / "logs" / chosen.name,
                             sandbox.exec_prefix() if sandbox else (), self._exec_env(worker, chosen),
-                            str(chosen.spec.get("workingDir") or pod_dir), running)
+                            str(chosen.spec.get("workingDir") or pod_dir), running,
+                            stdin_once=bool(chosen.spec.get("stdinOnce")))
 
     def _exec_env(self, worker: PodWorker, chosen: Any) -> dict[str, str]:
         ip = worker.sandbox.ip if worker.sandbox else ""

@@ -55,7 +55,6 @@ WEBSOCKET_REQUIRED = ("exec and attach need a WebSocket upgrade with subprotocol
 FOLLOW_POLL_SECONDS = 0.1   # how often `follow` looks for new records when the file is quiet
 OUTPUT_GRACE_SECONDS = 2.0  # after an exec'd process exits, how long its output may still drain
 READ_BLOCK = 64 * 1024
-ACCESS_KEY = web.AppKey("access", object)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
@@ -308,7 +307,8 @@ class ExecProcess:
 
     def resize(self, width: int, height: int) -> None:
         if self.pty is not None and width > 0 and height > 0:
-            fcntl.ioctl(self.pty, termios.TIOCSWINSZ, struct.pack("HHHH", height, width, 0, 0))
+            with contextlib.suppress(OSError):  # the PTY may be gone already
+                fcntl.ioctl(self.pty, termios.TIOCSWINSZ, struct.pack("HHHH", height, width, 0, 0))
 
     def kill(self) -> None:
         """Kill the process group (the process leads its own session); harmless once it has exited."""
@@ -367,13 +367,13 @@ def exit_code(returncode: int) -> int:
     return 128 - returncode if returncode < 0 else returncode  # killed by signal N: 128+N, as runtimes report
 
 
-def spawn_error(exc: OSError, command: tuple[str, ...]) -> tuple[bytes, int]:
+def spawn_error(exc: OSError, argv: list[str], cwd: str) -> tuple[bytes, int]:
     """runc-like message and exit code for a command that could not be started."""
-    if isinstance(exc, FileNotFoundError) and exc.filename not in (None, command[0]):
-        return f"chdir to cwd {exc.filename!r}: no such file or directory\n".encode(), 126
+    if exc.filename == cwd:
+        return f'chdir to cwd ("{cwd}") set in config.json failed: {exc.strerror}\n'.encode(), 126
     if isinstance(exc, FileNotFoundError):
-        return f'exec: "{command[0]}": executable file not found in $PATH\n'.encode(), 127
-    return f'exec: "{command[0]}": {exc.strerror}\n'.encode(), 126
+        return f'exec: "{argv[0]}": executable file not found in $PATH\n'.encode(), 127
+    return f'exec: "{argv[0]}": {exc.strerror}\n'.encode(), 126
 
 
 # ---- websocket sessions ---------------------------------------------------------------------------------------
@@ -439,7 +439,7 @@ async def run_exec(session: Session, ref: ContainerRef) -> None:
     try:
         proc = await (start_pty(argv, ref) if session.opts.tty else start_pipes(argv, ref, session.opts))
     except OSError as exc:
-        message, code = spawn_error(exc, session.opts.command)
+        message, code = spawn_error(exc, argv, ref.cwd)
         await session.send(Channel.STDERR, message)
         await session.finish(exit_status(code))
         return
@@ -559,10 +559,14 @@ class KubeletAPI:
         ws = web.WebSocketResponse(protocols=PROTOCOLS, max_msg_size=0, compress=False)
         await ws.prepare(request)
         session = Session(ws, opts)
-        if exec_:
-            await run_exec(session, ref)
-        else:
-            await run_attach(session, self.access, ref)
+        try:
+            if exec_:
+                await run_exec(session, ref)
+            else:
+                await run_attach(session, self.access, ref)
+        except Exception:  # noqa: BLE001 — upgraded already: no Status possible, log and close
+            log.exception("%s into %s/%s/%s failed", "exec" if exec_ else "attach", ref.namespace, ref.pod,
+                          ref.container)
         if not ws.closed:
             await ws.close()
         return ws
@@ -591,7 +595,6 @@ def _status(exc: errors.APIError) -> web.Response:
 def make_app(access: ContainerAccess) -> web.Application:
     api = KubeletAPI(access)
     app = web.Application(middlewares=[_errors])
-    app[ACCESS_KEY] = access
     app.router.add_get("/containerLogs/{namespace}/{pod}/{container}", api.container_logs)
     for path, handler in (("/exec", api.exec), ("/attach", api.attach)):
         route = path + "/{namespace}/{pod}/{container}"

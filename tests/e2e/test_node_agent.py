@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import sys
 import threading
 import time
 import urllib.request
@@ -86,8 +87,8 @@ def test_seed_pods_run_with_their_own_addresses(server: Server, node: Node, ns: 
         cells = dict(zip(header, row, strict=False))
         assert cells["STATUS"] == "Running" and cells["READY"] == "1/1" and cells["NODE"] == NODE, cells
         assert cells["IP"] in ips and "app=nginx-pod" in cells["LABELS"], cells
-    for ip in ips:
-        assert _get(f"http://{ip}/").strip() == ip, "each pod answers with its own IP"
+    for ip in ips:  # no readiness probe: Ready as soon as started, so the server may still be starting
+        assert wait_for(lambda ip=ip: _get(f"http://{ip}/"), 5, f"{ip} answers").strip() == ip, "answers its IP"
     endpoints = wait_for(lambda: _endpoint_ips(server, ns, "service-clusterip", 3), 10, "3 endpoints")
     assert sorted(endpoints) == ips
 
@@ -235,3 +236,56 @@ spec:
 def _processes(marker: str) -> list[str]:
     out = subprocess.run(["pgrep", "-f", marker], capture_output=True, text=True).stdout
     return out.split()
+
+
+READY_PROBE = """
+apiVersion: v1
+kind: ReplicationController
+metadata: {name: probed}
+spec:
+  replicas: 2
+  selector: {app: probed}
+  template:
+    metadata: {labels: {app: probed}}
+    spec:
+      containers:
+      - name: web
+        image: nginx
+        command: [sh, -c, 'touch /tmp/ready; echo started; exec "$0" -m svcnet.node.builtin.servers http 80', PYTHON]
+        readinessProbe:
+          exec: {command: [cat, /tmp/ready]}
+          periodSeconds: 1
+          failureThreshold: 1
+---
+apiVersion: v1
+kind: Service
+metadata: {name: probed}
+spec:
+  selector: {app: probed}
+  ports: [{port: 80}]
+"""
+
+
+def test_exec_readiness_probe_moves_the_endpoint_and_back(server: Server, node: Node, ns: str,
+                                                          tmp_path: Path) -> None:
+    """`kubectl exec POD -- rm /tmp/ready` takes the pod out of the endpoints within period x threshold + 1 s;
+    restoring the file brings it back. Each pod has its own /tmp."""
+    server.kubectl("apply", "-n", ns, "-f", str(write(tmp_path, "probed.yaml",
+                                                      READY_PROBE.replace("PYTHON", sys.executable))))
+    pods = wait_for(lambda: _running_ready(server, ns, 2), 30, "2 ready pods")
+    wait_for(lambda: _endpoint_ips(server, ns, "probed", 2), 10, "2 ready endpoints")
+    victim, other = pods[0], pods[1]
+    server.kubectl("exec", victim["metadata"]["name"], "-n", ns, "--", "rm", "/tmp/ready")
+    removed = time.monotonic()
+    not_ready = wait_for(lambda: _endpoint_ips(server, ns, "probed", 1, "notReadyAddresses"), 5, "not ready")
+    assert time.monotonic() - removed <= 1 * 1 + 1 + 0.5, "within periodSeconds x failureThreshold + 1 s"
+    assert not_ready == [victim["status"]["podIP"]]
+    assert _endpoint_ips(server, ns, "probed", 1) == [other["status"]["podIP"]], "the other pod's /tmp is its own"
+    server.kubectl("exec", victim["metadata"]["name"], "-n", ns, "--", "touch", "/tmp/ready")
+    wait_for(lambda: _endpoint_ips(server, ns, "probed", 2), 5, "back in the endpoints")
+    logs = server.kubectl("logs", victim["metadata"]["name"], "-n", ns).stdout
+    assert logs.startswith("started\n"), logs
+    result = server.kubectl("exec", victim["metadata"]["name"], "-n", ns, "--", "sh", "-c",
+                            'echo "$POD_IP $HOSTNAME"; cat /etc/resolv.conf; exit 7', check=False)
+    assert result.rc == 7
+    assert result.stdout.splitlines()[0] == f"{victim['status']['podIP']} {victim['metadata']['name']}"
