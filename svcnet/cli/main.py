@@ -74,6 +74,10 @@ def build_parser() -> argparse.ArgumentParser:
     node.add_argument("--max-pods", type=int, default=110)
     node.add_argument("--restart-backoff", type=float, default=10.0, help="first CrashLoopBackOff delay (s)")
     node.add_argument("--image-catalog", type=Path, default=None, help="YAML file mapping images to programs")
+    node.add_argument("--runtime", choices=("process", "netns"), default="process",
+                      help="process: pods are processes with 127.x addresses; netns (root): network namespaces")
+    node.add_argument("--node-netns", default="", help="netns runtime: the node's network namespace, holding the "
+                      "pod bridge (default svcnet-node-NAME, created and removed by the agent)")
     return parser
 
 
@@ -121,7 +125,8 @@ async def _run_node(args: argparse.Namespace) -> int:
                         kubelet_port=args.kubelet_port, pod_cidr=args.pod_cidr,
                         cluster_dns=tuple(s for s in args.cluster_dns.split(",") if s),
                         cluster_domain=args.cluster_domain, max_pods=args.max_pods,
-                        restart_backoff=args.restart_backoff, image_catalog=args.image_catalog)
+                        restart_backoff=args.restart_backoff, image_catalog=args.image_catalog,
+                        runtime=args.runtime, node_netns=args.node_netns)
     client = Client(load_kubeconfig(args.kubeconfig), field_manager="svcnet-node")
     try:
         agent = NodeAgent(client, config)

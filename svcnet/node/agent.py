@@ -31,6 +31,7 @@ from svcnet.node.access import ContainerRef
 from svcnet.node.images import Catalog
 from svcnet.node.ipam import PodIPs
 from svcnet.node.pod_worker import PodWorker
+from svcnet.node.runtime.netns import NetnsRuntime
 from svcnet.node.runtime.process import ContainerProcess, ProcessRuntime
 
 log = logging.getLogger(__name__)
@@ -57,6 +58,8 @@ class NodeConfig:
     restart_backoff: float = 10.0
     lease_seconds: float = 40.0
     image_catalog: Path | None = None
+    runtime: str = "process"  # or "netns" (root): pods in network namespaces behind a bridge in `node_netns`
+    node_netns: str = ""
     labels: dict[str, str] = field(default_factory=dict)
 
 
@@ -73,7 +76,7 @@ class NodeAgent:
         assert PODS and NODES and SERVICES and LEASES and CONFIGMAPS and SECRETS
         self.client = client
         self.config = config
-        self.runtime = runtime or ProcessRuntime()
+        self.runtime = runtime or _make_runtime(config)
         self.catalog = Catalog.load(config.image_catalog)
         self.recorder = EventRecorder(client, "kubelet", config.name)
         self.pods = Informer(client, PODS, field_selector=f"spec.nodeName={config.name}")
@@ -101,6 +104,8 @@ class NodeAgent:
             for task in tasks:
                 task.cancel()
             await self._stop_pods()
+            if isinstance(self.runtime, NetnsRuntime) and self.config.node_netns.startswith("svcnet-"):
+                await self.runtime.remove_node_netns()
             if runner is not None:
                 await runner.cleanup()
             await self.http.close()
@@ -174,6 +179,8 @@ class NodeAgent:
     def _take_pod_cidr(self, node: Obj) -> None:
         cidr = node.get("spec", {}).get("podCIDR")
         if cidr and self.ips is None:
+            if isinstance(self.runtime, NetnsRuntime):
+                self.runtime.configure(cidr)
             self.ips = PodIPs(cidr)
             log.info("node %s: pod addresses from %s", self.config.name, cidr)
             for worker in self.workers.values():
@@ -346,6 +353,14 @@ class NodeAgent:
     def stdin(self, ref: ContainerRef) -> asyncio.StreamWriter | None:
         process = self._process(ref)
         return process.proc.stdin if process is not None and process.running else None
+
+
+def _make_runtime(config: NodeConfig) -> ProcessRuntime:
+    if config.runtime == "process":
+        return ProcessRuntime()
+    if config.runtime == "netns":
+        return NetnsRuntime(config.node_netns or f"svcnet-node-{config.name}")
+    raise ValueError(f"unknown runtime {config.runtime!r} (process or netns)")
 
 
 def _read(path: str) -> str:

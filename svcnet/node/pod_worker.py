@@ -277,7 +277,8 @@ class PodWorker:
 
             async def run(argv: list[str], timeout: float) -> tuple[int, bytes]:
                 return await self.agent.runtime.run(sandbox, argv, env, timeout)
-            return await probes.check(probe, self.pod, container.spec, sandbox.ip, run, self.agent.http)
+            return await probes.check(probe, self.pod, container.spec, sandbox.ip, run, self.agent.http,
+                                      self.agent.runtime.probe_netns())
         return attempt
 
     def _on_probe_change(self, container: Container, kind: str) -> Any:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import http.client
 import ssl
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -19,6 +20,7 @@ from typing import Any
 import aiohttp
 
 from svcnet.node import podspec
+from svcnet.node.runtime import netns as _netns
 
 Obj = dict[str, Any]
 Runner = Callable[[list[str], float], Awaitable[tuple[int, bytes]]]
@@ -57,16 +59,17 @@ def timing(probe: Obj) -> tuple[float, float, float]:
 
 
 async def check(probe: Obj, pod: Obj, container: Obj, pod_ip: str, run: Runner,
-                session: aiohttp.ClientSession) -> tuple[bool, str]:
+                session: aiohttp.ClientSession, netns: str | None = None) -> tuple[bool, str]:
+    """One probe attempt; `netns` is the network namespace to probe from (the node's, in the netns runtime)."""
     timeout = timing(probe)[2]
     if "exec" in probe:
         code, output = await run(list(probe["exec"].get("command") or []), timeout)
         text = output.decode(errors="replace").strip()
         return code == 0, text or (f"command exited with {code}" if code else "")
     if "httpGet" in probe:
-        return await _http(probe["httpGet"], pod, container, pod_ip, timeout, session)
+        return await _http(probe["httpGet"], pod, container, pod_ip, timeout, session, netns)
     if "tcpSocket" in probe:
-        return await _tcp(probe["tcpSocket"], pod, container, pod_ip, timeout)
+        return await _tcp(probe["tcpSocket"], pod, container, pod_ip, timeout, netns)
     return False, "probe has no handler (exec, httpGet or tcpSocket)"
 
 
@@ -76,7 +79,7 @@ def _port(spec: Obj, pod: Obj, container: Obj) -> int | None:
 
 
 async def _http(spec: Obj, pod: Obj, container: Obj, pod_ip: str, timeout: float,
-                session: aiohttp.ClientSession) -> tuple[bool, str]:
+                session: aiohttp.ClientSession, netns: str | None) -> tuple[bool, str]:
     port = _port(spec, pod, container)
     if port is None:
         return False, f"invalid port {spec.get('port')!r}"
@@ -89,6 +92,11 @@ async def _http(spec: Obj, pod: Obj, container: Obj, pod_ip: str, timeout: float
     insecure = ssl.create_default_context()
     insecure.check_hostname, insecure.verify_mode = False, ssl.CERT_NONE
     try:
+        if netns is not None:
+            code = await asyncio.to_thread(_http_status_in, netns, scheme, host, port, path, headers, timeout,
+                                           insecure)
+            ok = 200 <= code < 400
+            return ok, "" if ok else f"HTTP probe failed with statuscode: {code}"
         async with session.get(url, headers=headers, timeout=aiohttp.ClientTimeout(total=timeout),
                                ssl=insecure if scheme == "https" else None) as response:
             await response.read()
@@ -100,11 +108,37 @@ async def _http(spec: Obj, pod: Obj, container: Obj, pod_ip: str, timeout: float
         return False, f'Get "{url}": {exc}'
 
 
-async def _tcp(spec: Obj, pod: Obj, container: Obj, pod_ip: str, timeout: float) -> tuple[bool, str]:
+def _http_status_in(netns: str, scheme: str, host: str, port: int, path: str, headers: dict[str, str],
+                    timeout: float, context: ssl.SSLContext) -> int:
+    """An HTTP GET made from inside `netns` on this (worker) thread; the response's status code."""
+    def get() -> int:
+        connection = http.client.HTTPSConnection(host, port, timeout=timeout, context=context) \
+            if scheme == "https" else http.client.HTTPConnection(host, port, timeout=timeout)
+        try:
+            connection.request("GET", path if path.startswith("/") else "/" + path, headers=headers)
+            response = connection.getresponse()
+            response.read()
+            return int(response.status)
+        finally:
+            connection.close()
+    return _netns.call_in_netns(netns, get)
+
+
+async def _tcp(spec: Obj, pod: Obj, container: Obj, pod_ip: str, timeout: float,
+               netns: str | None) -> tuple[bool, str]:
     port = _port(spec, pod, container)
     if port is None:
         return False, f"invalid port {spec.get('port')!r}"
     host = spec.get("host") or pod_ip
+    if netns is not None:
+        try:
+            sock = await asyncio.to_thread(_netns.connect_in, netns, host, port, timeout)
+        except TimeoutError:
+            return False, f"dial tcp {host}:{port}: i/o timeout"
+        except OSError as exc:
+            return False, f"dial tcp {host}:{port}: connect: {exc.strerror or exc}"
+        sock.close()
+        return True, ""
     try:
         _, writer = await asyncio.wait_for(asyncio.open_connection(host, port), timeout)
     except TimeoutError:

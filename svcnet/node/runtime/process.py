@@ -52,7 +52,8 @@ class Sandbox:
     ip: str
     pid: int | None  # the sandbox ("pause") process, None without isolation
     mode: str
-    extra_nsenter: tuple[str, ...] = ()  # e.g. --net=/run/netns/x for the netns runtime
+    extra_nsenter: tuple[str, ...] = ()  # -n for the netns runtime: containers join the pod's network namespace
+    netns: str = ""  # the pod's network namespace (netns runtime)
     process: asyncio.subprocess.Process | None = None
 
     def exec_prefix(self) -> tuple[str, ...]:
@@ -89,7 +90,9 @@ class ProcessRuntime:
             log.warning("no mount namespaces here (need root or unprivileged user namespaces): pods share the "
                         "host's /tmp, /etc/resolv.conf and /etc/hosts")
 
-    async def start_sandbox(self, pod_dir: Path, ip: str, files: dict[str, str]) -> Sandbox:
+    async def start_sandbox(self, pod_dir: Path, ip: str, files: dict[str, str],
+                            enter: tuple[str, ...] = ()) -> Sandbox:
+        """Start the pod's sandbox; `enter` prefixes the sandbox process (the netns runtime's nsenter --net)."""
         for sub in ("tmp", "html", "logs"):
             (pod_dir / sub).mkdir(parents=True, exist_ok=True)
         (pod_dir / "tmp").chmod(0o1777)
@@ -100,7 +103,7 @@ class ProcessRuntime:
         user = ["--user", "--map-root-user"] if self.mode == "userns" else []
         keep = [sys.prefix, sys.base_prefix, str(Path(svcnet.__file__).parents[1])]
         proc = await asyncio.create_subprocess_exec(
-            "unshare", *user, "--mount", "--propagation", "private", "--", sys.executable, "-m",
+            *enter, "unshare", *user, "--mount", "--propagation", "private", "--", sys.executable, "-m",
             "svcnet.node.runtime.sandbox_init", str(pod_dir), *keep,
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, preexec_fn=_die_with_parent)
         assert proc.stdout is not None and proc.stderr is not None
@@ -134,6 +137,10 @@ class ProcessRuntime:
                    asyncio.create_task(self._pump(container, "stderr", proc.stderr, sink))]
         container.tasks.append(asyncio.create_task(self._reap(container, readers, sink)))
         return container
+
+    def probe_netns(self) -> str | None:
+        """The network namespace probes run from (None: the agent's own)."""
+        return None
 
     @staticmethod
     def _env(sandbox: Sandbox, env: dict[str, str]) -> dict[str, str]:

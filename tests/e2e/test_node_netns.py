@@ -1,0 +1,85 @@
+"""The netns runtime (root): pods in their own network namespaces with 10.244.x.y addresses behind a bridge in a
+node namespace the agent creates; pods reach each other by IP; nothing is left behind. Everything happens inside
+namespaces this test's agent creates — no address or route is added to the machine's root namespace."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.e2e.conftest import Server, wait_for, write
+from tests.e2e.nodes import Node, run_node
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("ip"),
+                                reason="the netns runtime needs root and iproute2")
+NODE = "netns-node"
+SUFFIX = uuid.uuid4().hex[:6]
+NODE_NETNS = f"svcnet-e2e-{SUFFIX}"
+
+
+@pytest.fixture(scope="module")
+def node(server: Server, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Node]:
+    try:
+        yield from run_node(server, tmp_path_factory.mktemp("netns"), NODE, "10.244.1.0/24",
+                            "scheduler,endpoints,replicaset", "--runtime", "netns", "--node-netns", NODE_NETNS)
+    finally:
+        subprocess.run(["ip", "netns", "del", NODE_NETNS], capture_output=True)
+    assert NODE_NETNS not in _netns(), "the agent removes the node namespace it created"
+
+
+def _netns() -> str:
+    return subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
+
+
+PODS = """
+apiVersion: apps/v1
+kind: ReplicaSet
+metadata: {name: web}
+spec:
+  replicas: 2
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec:
+      containers:
+      - name: nginx
+        image: nginx
+"""
+
+
+def _ready_pods(server: Server, ns: str) -> list[dict[str, Any]] | None:
+    pods = json.loads(server.kubectl("get", "pods", "-n", ns, "-o", "json").stdout)["items"]
+    ready = [p for p in pods if any(c["type"] == "Ready" and c["status"] == "True"
+                                    for c in p.get("status", {}).get("conditions", []))]
+    return ready if len(ready) == 2 == len(pods) else None
+
+
+def test_pods_get_their_own_namespaces_and_reach_each_other(server: Server, node: Node, ns: str,
+                                                            tmp_path: Path) -> None:
+    server.kubectl("apply", "-n", ns, "-f", str(write(tmp_path, "web.yaml", PODS)))
+    pods = wait_for(lambda: _ready_pods(server, ns), 30, "2 ready pods")
+    ips = [p["status"]["podIP"] for p in pods]
+    assert all(ip.startswith("10.244.1.") for ip in ips) and len(set(ips)) == 2, ips
+    a, b = (p["metadata"]["name"] for p in pods)
+    inside = server.kubectl("exec", a, "-n", ns, "--", "ip", "-o", "-4", "addr", "show", "dev", "eth0").stdout
+    assert f"{ips[0]}/24" in inside, inside
+    answer = wait_for(lambda: server.kubectl("exec", a, "-n", ns, "--", "curl", "-s", "-m", "2",
+                                             f"http://{ips[1]}/", check=False).stdout, 10, f"{b} answers {a}")
+    assert answer.strip() == ips[1]
+    routes = subprocess.run(["ip", "route"], capture_output=True, text=True).stdout
+    assert "10.244." not in routes, "nothing is routed in the root namespace"
+    pod_namespaces = [line.split()[0] for line in _netns().splitlines() if line.startswith("svcnet-pod-")]
+    assert len(pod_namespaces) >= 2
+    server.kubectl("delete", "rs", "web", "-n", ns)
+    server.kubectl("delete", "pods", "--all", "-n", ns)
+    wait_for(lambda: not any(n in _netns() for n in pod_namespaces), 20, "pod namespaces removed")
+    links = subprocess.run(["ip", "-n", NODE_NETNS, "-o", "link"], capture_output=True, text=True).stdout
+    assert "veth" not in links, links
