@@ -10,7 +10,7 @@ from pathlib import Path
 
 from tests.e2e.conftest import SVCNET, Server, killpg, wait_for
 
-CONTROLLERS = "scheduler,endpoints,replicaset,replicationcontroller"
+CONTROLLERS = "scheduler,endpoints,replicaset,replicationcontroller,deployment"
 
 
 @dataclass

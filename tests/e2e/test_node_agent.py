@@ -47,7 +47,7 @@ def _get(url: str) -> str:
 
 SEED = """
 apiVersion: apps/v1
-kind: ReplicaSet
+kind: Deployment
 metadata:
   name: pc-deployment
 spec:
@@ -91,6 +91,42 @@ def test_seed_pods_run_with_their_own_addresses(server: Server, node: Node, ns: 
         assert wait_for(lambda ip=ip: _get(f"http://{ip}/"), 5, f"{ip} answers").strip() == ip, "answers its IP"
     endpoints = wait_for(lambda: _endpoint_ips(server, ns, "service-clusterip", 3), 10, "3 endpoints")
     assert sorted(endpoints) == ips
+    _scale_roll_and_replace(server, ns)
+
+
+def _scale_roll_and_replace(server: Server, ns: str) -> None:
+    """Scaling 3 -> 5 -> 1, a rolling update during which the endpoints are never empty, a deleted pod replaced."""
+    for replicas in (5, 1):
+        server.kubectl("scale", "deploy/pc-deployment", "-n", ns, f"--replicas={replicas}")
+        wait_for(lambda r=replicas: _running_ready(server, ns, r), 30, f"{replicas} ready pods")
+        wait_for(lambda r=replicas: _endpoint_ips(server, ns, "service-clusterip", r), 10, f"{replicas} endpoints")
+    server.kubectl("scale", "deploy/pc-deployment", "-n", ns, "--replicas=3")
+    wait_for(lambda: _endpoint_ips(server, ns, "service-clusterip", 3), 30, "3 endpoints again")
+    counts: list[int] = []
+    stop = threading.Event()
+
+    def sample() -> None:
+        while not stop.is_set():
+            result = server.kubectl("get", "endpoints", "service-clusterip", "-n", ns, "-o", "json", check=False)
+            if result.rc == 0:
+                subsets = json.loads(result.stdout).get("subsets") or []
+                counts.append(sum(len(s.get("addresses") or []) for s in subsets))
+
+    sampler = threading.Thread(target=sample)
+    sampler.start()
+    try:
+        server.kubectl("set", "image", "deploy/pc-deployment", "nginx=nginx:1.17.2", "-n", ns)
+        server.kubectl("rollout", "status", "deploy/pc-deployment", "-n", ns, "--timeout=60s")
+    finally:
+        stop.set()
+        sampler.join()
+    assert counts and min(counts) > 0, f"the endpoints were empty during the rollout: {counts}"
+    pods = wait_for(lambda: _running_ready(server, ns, 3), 30, "3 pods of the new template")
+    assert {p["spec"]["containers"][0]["image"] for p in pods} == {"nginx:1.17.2"}
+    victim = pods[0]["metadata"]["name"]
+    server.kubectl("delete", "pod", victim, "-n", ns)
+    replaced = wait_for(lambda: _running_ready(server, ns, 3), 30, "a replacement pod")
+    assert victim not in {p["metadata"]["name"] for p in replaced}
 
 
 def _endpoint_ips(server: Server, ns: str, name: str, count: int, key: str = "addresses") -> list[str] | None:
