@@ -6,12 +6,13 @@ This is the only module that turns API objects into store keys and back. Invaria
   are released again).
 - Updates are optimistic: a stale resourceVersion is a 409 Conflict; patches retry internally on conflict.
 - Deleting an object with finalizers (or a pod on a node, gracefully) only sets deletionTimestamp; the object goes
-  when its last finalizer is removed (or the node agent confirms the pod is gone).
+  when its last finalizer is removed (or the node agent confirms the pod is gone). A namespace is kept (phase
+  Terminating) while its spec.finalizers is non-empty too: the namespace controller empties its content, then
+  spec.finalizers through /finalize.
 """
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import binascii
 import copy
@@ -119,7 +120,6 @@ class Registry:
         self.net = net
         self.services = services.ServiceHooks(allocator)
         self.clock = clock or (lambda: datetime.datetime.now(datetime.UTC))
-        self._background: set[asyncio.Task[None]] = set()
 
     def now(self) -> str:
         return rfc3339(self.clock())
@@ -200,7 +200,7 @@ class Registry:
             meta["name"] = meta["generateName"] + "".join(secrets.choice(_NAME_CHARS) for _ in range(5))
         warnings = check_fields(info, obj, opts)
         if info.namespaced:
-            await self._check_namespace(namespace, info)
+            await self._check_namespace(namespace, info, obj.get("metadata", {}).get("name", ""))
         obj = strategies.prepare_for_create(info, obj)
         obj = defaults.apply_defaults(info.kind, obj)
         self._validate(info, obj, None)
@@ -224,14 +224,14 @@ class Registry:
                 raise errors.already_exists(info.plural, name, info.group) from None
         return self.decode(kv)
 
-    async def _check_namespace(self, namespace: str, info: ResourceInfo) -> None:
+    async def _check_namespace(self, namespace: str, info: ResourceInfo, name: str = "") -> None:
         kv = await self.store.get(f"/registry/namespaces/{namespace}")
         if kv is None:
             raise errors.not_found("namespaces", namespace)
         ns = json.loads(kv.value)
         if ns.get("metadata", {}).get("deletionTimestamp") and info.kind != "Event":
             raise errors.APIError(403, "Forbidden",
-                                  f'{info.plural} "{""}" is forbidden: unable to create new content in namespace '
+                                  f'{info.plural} "{name}" is forbidden: unable to create new content in namespace '
                                   f"{namespace} because it is being terminated", kind=info.plural)
 
     def _check_identity(self, info: ResourceInfo, namespace: str, obj: dict[str, Any],
@@ -321,7 +321,7 @@ class Registry:
     def _finalized(obj: dict[str, Any]) -> bool:
         meta = obj["metadata"]
         return bool(meta.get("deletionTimestamp")) and not meta.get("finalizers") and \
-            meta.get("deletionGracePeriodSeconds", 0) == 0
+            meta.get("deletionGracePeriodSeconds", 0) == 0 and not _namespace_finalizers(obj)
 
     async def patch(self, info: ResourceInfo, namespace: str, name: str, content_type: str, body: bytes,
                     opts: WriteOptions, subresource: str = "") -> WriteResult:
@@ -401,8 +401,6 @@ class Registry:
             written = await self.store.update(kv.key, _encode(marked), kv.mod_revision)
         except ConflictError:
             raise self._stale(info, name) from None
-        if info.kind == "Namespace":
-            self._spawn(self._finalize_namespace(name))
         return self.decode(written), False
 
     def _mark_deleting(self, info: ResourceInfo, obj: dict[str, Any],
@@ -423,7 +421,7 @@ class Registry:
             meta.setdefault("deletionTimestamp", self.now())
             meta["deletionGracePeriodSeconds"] = 0
             meta["finalizers"] = finalizers
-            return obj
+            return obj if finalizers or _namespace_finalizers(obj) else None
         if not finalizers and grace == 0:
             return None
         if finalizers:
@@ -472,34 +470,8 @@ class Registry:
         listed["items"] = deleted
         return listed
 
-    async def _finalize_namespace(self, name: str) -> None:
-        """Delete everything in a terminating namespace, then the namespace itself (kube's namespace
-        controller, kept in the API server so a namespace delete always completes)."""
-        from svcnet.api import resources
-
-        for _ in range(600):
-            remaining = 0
-            for info in resources.RESOURCES:
-                if not info.namespaced:
-                    continue
-                result = await self.delete_collection(info, name, ListOptions(),
-                                                      DeleteOptions(propagation_policy="Background"))
-                remaining += len(result["items"])
-            if remaining == 0:
-                kv = await self.store.get(f"/registry/namespaces/{name}")
-                if kv is not None:
-                    await self.store.delete(kv.key)
-                return
-            await asyncio.sleep(1)  # pods on nodes wait for their agents; re-check once a second
-
-    def _spawn(self, coro: Any) -> None:
-        task = asyncio.get_running_loop().create_task(coro)
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
-
     async def close(self) -> None:
-        for task in list(self._background):
-            task.cancel()
+        """Nothing runs in the background any more (namespace deletion is the namespace controller's job)."""
 
     # ---- watching ------------------------------------------------------------------------------------------
 
@@ -551,6 +523,13 @@ def _translate(event: Event, flt: Filter, decode: Callable[[KeyValue], dict[str,
     if now_matches:
         return ("MODIFIED" if before else "ADDED"), obj
     return ("DELETED", obj) if before else None
+
+
+def _namespace_finalizers(obj: dict[str, Any]) -> list[str]:
+    """A namespace's spec.finalizers (kube's "kubernetes" token until the namespace controller is done)."""
+    if obj.get("kind") != "Namespace":
+        return []
+    return list((obj.get("spec") or {}).get("finalizers") or [])
 
 
 def _same(new: dict[str, Any], old: dict[str, Any]) -> bool:

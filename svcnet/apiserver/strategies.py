@@ -19,6 +19,7 @@ _NO_GENERATION = {"Event", "Endpoints", "ConfigMap", "Secret", "Lease", "Namespa
                   "EndpointSlice", "ControllerRevision"}
 # Kinds whose DELETE answers with the deleted object rather than a Status (kube's ReturnDeletedObject).
 RETURN_DELETED_OBJECT = {"Pod", "Service", "ServiceAccount"}
+NAMESPACE_FINALIZER = "kubernetes"  # spec.finalizers token the namespace controller removes via /finalize
 SERVER_METADATA = ("uid", "creationTimestamp", "resourceVersion", "generation", "deletionTimestamp",
                    "deletionGracePeriodSeconds", "managedFields", "selfLink")
 
@@ -38,10 +39,18 @@ def prepare_for_create(info: ResourceInfo, obj: dict[str, Any]) -> dict[str, Any
         obj["status"] = {"phase": "Pending", "qosClass": _qos_class(obj)}
     elif info.kind == "Namespace":
         obj["status"] = {"phase": "Active"}
-        obj.setdefault("spec", {"finalizers": ["kubernetes"]})
+        _require_namespace_finalizer(obj)
     if info.kind not in _NO_GENERATION:
         meta["generation"] = 1
     return obj
+
+
+def _require_namespace_finalizer(ns: dict[str, Any]) -> None:
+    """kube: every new namespace carries the "kubernetes" finalizer, whatever spec.finalizers the client sent."""
+    spec = ns.setdefault("spec", {})
+    if isinstance(spec, dict):
+        finalizers = list(spec.get("finalizers") or [])
+        spec["finalizers"] = finalizers if NAMESPACE_FINALIZER in finalizers else [*finalizers, NAMESPACE_FINALIZER]
 
 
 def _qos_class(pod: dict[str, Any]) -> str:
@@ -68,6 +77,8 @@ def prepare_for_update(info: ResourceInfo, new: dict[str, Any], old: dict[str, A
     elif has_status_subresource(info):
         new.pop("status", None)
     _carry_metadata(new, old)
+    if info.kind == "Namespace" and subresource != "finalize":  # only /finalize changes spec.finalizers
+        _carry_namespace_finalizers(new, old)
     if info.kind not in _NO_GENERATION and _spec_changed(new, old):
         new["metadata"]["generation"] = old["metadata"].get("generation", 1) + 1
     return new
@@ -82,6 +93,17 @@ def _carry_metadata(new: dict[str, Any], old: dict[str, Any]) -> None:
             meta[field] = old_meta[field]
         else:
             meta.pop(field, None)
+
+
+def _carry_namespace_finalizers(new: dict[str, Any], old: dict[str, Any]) -> None:
+    old_finalizers = (old.get("spec") or {}).get("finalizers")
+    spec = new.get("spec")
+    if not isinstance(spec, dict):
+        spec = new["spec"] = {}
+    if old_finalizers is None:
+        spec.pop("finalizers", None)
+    else:
+        spec["finalizers"] = clone(old_finalizers)
 
 
 def _spec_changed(new: dict[str, Any], old: dict[str, Any]) -> bool:

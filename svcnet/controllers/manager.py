@@ -24,6 +24,11 @@ class ManagerConfig:
     node_monitor_grace_seconds: float = 40.0
 
 
+def _deployments(client: Client, config: ManagerConfig) -> Any:
+    from svcnet.controllers.deployment_controller import DeploymentController
+    return DeploymentController(client, config.workers)
+
+
 def _endpoints(client: Client, config: ManagerConfig) -> Any:
     from svcnet.controllers.endpoints_controller import EndpointsController
     return EndpointsController(client, config.workers)
@@ -39,16 +44,48 @@ def _replication_controllers(client: Client, config: ManagerConfig) -> Any:
     return ReplicaSetController(client, "ReplicationController", config.workers)
 
 
+def _garbage_collector(client: Client, config: ManagerConfig) -> Any:
+    from svcnet.controllers.gc_controller import GarbageCollector
+    return GarbageCollector(client, config.workers)
+
+
+def _namespaces(client: Client, config: ManagerConfig) -> Any:
+    from svcnet.controllers.namespace_controller import NamespaceController
+    return NamespaceController(client, config.workers)
+
+
 def _scheduler(client: Client, config: ManagerConfig) -> Any:
     from svcnet.controllers.scheduler import Scheduler
     return Scheduler(client)
 
 
+def _node_lifecycle(client: Client, config: ManagerConfig) -> Any:
+    from svcnet.controllers.node_lifecycle import NodeLifecycleController
+    return NodeLifecycleController(client, config.cluster_cidr, config.node_cidr_mask_size,
+                                   config.node_monitor_grace_seconds, config.workers)
+
+
+def _loadbalancer(client: Client, config: ManagerConfig) -> Any:
+    from svcnet.controllers.loadbalancer_controller import LoadBalancerController
+    return LoadBalancerController(client, config.load_balancer_pool, config.workers)
+
+
+def _mirroring(client: Client, config: ManagerConfig) -> Any:
+    from svcnet.controllers.mirroring_controller import MirroringController
+    return MirroringController(client, config.workers)
+
+
 CONTROLLERS: dict[str, Callable[[Client, ManagerConfig], Any]] = {
+    "deployment": _deployments,
     "endpoints": _endpoints,
     "replicaset": _replicasets,
     "replicationcontroller": _replication_controllers,
     "scheduler": _scheduler,
+    "garbagecollector": _garbage_collector,
+    "namespace": _namespaces,
+    "nodelifecycle": _node_lifecycle,
+    "loadbalancer": _loadbalancer,
+    "endpointslicemirroring": _mirroring,
 }
 
 

@@ -6,12 +6,18 @@ The tests in this module run in order against one server and share the `dev` nam
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import yaml
 
+from svcnet.client import Client, load_kubeconfig
+from svcnet.controllers.namespace_controller import NamespaceController
 from tests.e2e.conftest import Server, killpg, table, wait_for, write
 
 NAMESPACE = """\
@@ -349,6 +355,32 @@ def test_delete_by_name_file_label_and_all(server: Server, manifests: Path) -> N
                    "-f", str(manifests / "04-service-nodeport.yaml"))
 
 
+async def _run_namespace_controller(server: Server, stop: asyncio.Event) -> None:
+    async with Client(load_kubeconfig(server.kubeconfig)) as client:
+        task = asyncio.create_task(NamespaceController(client).run())
+        await stop.wait()
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+@pytest.fixture
+def namespace_controller(server: Server) -> Iterator[None]:
+    """The namespace controller on its own event loop in a thread: it is what completes a namespace deletion."""
+    loop = asyncio.new_event_loop()
+    stop = asyncio.Event()
+    thread = threading.Thread(target=loop.run_until_complete, args=(_run_namespace_controller(server, stop),),
+                              daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        loop.call_soon_threadsafe(stop.set)
+        thread.join(15)
+        loop.close()
+
+
+@pytest.mark.usefixtures("namespace_controller")
 def test_delete_namespace_removes_its_objects(server: Server) -> None:
     result = server.kubectl("delete", "namespace", "dev", timeout=90)
     assert result.stdout.strip() == 'namespace "dev" deleted'
