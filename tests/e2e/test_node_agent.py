@@ -325,3 +325,29 @@ def test_exec_readiness_probe_moves_the_endpoint_and_back(server: Server, node: 
                             'echo "$POD_IP $HOSTNAME"; cat /etc/resolv.conf; exit 7', check=False)
     assert result.rc == 7
     assert result.stdout.splitlines()[0] == f"{victim['status']['podIP']} {victim['metadata']['name']}"
+
+
+def test_agent_restart_stops_then_reruns_its_pods(server: Server, node: Node, ns: str) -> None:
+    """A clean shutdown of the agent leaves no pod process behind; the next start runs the pods again, at the
+    same addresses. Runs last in this module: it restarts the module's node agent."""
+    marker = f"svcnet-restart-{ns}"
+    server.kubectl("run", "survivor", "-n", ns, "--image=busybox", "--", "sh", "-c", "sleep 1000; true", marker)
+    before = wait_for(lambda: _running_ready(server, ns, 1), 20, "pod running")[0]
+    assert wait_for(lambda: _processes(marker), 5, "the pod's process")
+    agent = node.processes[-1]
+    agent.send_signal(subprocess.signal.SIGTERM)  # type: ignore[attr-defined]
+    agent.wait(20)
+    wait_for(lambda: not _processes(marker), 5, "no pod process after the agent stopped")
+    restarted = subprocess.Popen(agent.args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,  # noqa: S603
+                                 env={"KUBECONFIG": str(server.kubeconfig), "PATH": "/usr/bin:/bin"},
+                                 start_new_session=True)
+    node.processes[-1] = restarted
+
+    def running_again() -> dict[str, Any] | None:
+        pods = _running_ready(server, ns, 1)
+        return pods[0] if pods and _processes(marker) else None
+
+    after = wait_for(running_again, 20, "the pod running again")
+    assert after["metadata"]["uid"] == before["metadata"]["uid"]
+    assert after["status"]["podIP"] == before["status"]["podIP"], "the pod keeps its address"
+    assert after["status"]["containerStatuses"][0]["restartCount"] >= 1
