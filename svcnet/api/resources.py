@@ -114,6 +114,14 @@ def lookup(group: str, version: str, plural: str) -> ResourceInfo | None:
     return _BY_GVR.get((group, version, plural))
 
 
+def require(group: str, version: str, plural: str) -> ResourceInfo:
+    """A resource every caller knows exists (a component's own kinds); a typo fails at import."""
+    info = lookup(group, version, plural)
+    if info is None:
+        raise KeyError(f"unknown resource {group}/{version}/{plural}")
+    return info
+
+
 def lookup_kind(api_version: str, kind: str) -> ResourceInfo | None:
     group, _, version = api_version.rpartition("/")
     return _BY_GVK.get((group, version, kind))

@@ -15,7 +15,6 @@ import logging
 from typing import Any
 
 from svcnet.api import errors, resources
-from svcnet.api.resources import ResourceInfo
 from svcnet.client import Client, Handlers, Informer, WorkQueue, object_key
 from svcnet.client.events import EventRecorder
 from svcnet.controllers import base, loadbalancer
@@ -24,13 +23,7 @@ log = logging.getLogger(__name__)
 Obj = dict[str, Any]
 
 
-def _resource(group: str, version: str, plural: str) -> ResourceInfo:
-    info = resources.lookup(group, version, plural)
-    assert info is not None, plural
-    return info
-
-
-SERVICES = _resource("", "v1", "services")
+SERVICES = resources.require("", "v1", "services")
 
 
 def _ref(service: Obj) -> Obj:

@@ -15,7 +15,6 @@ import logging
 from typing import Any
 
 from svcnet.api import errors, resources
-from svcnet.api.resources import ResourceInfo
 from svcnet.client import Client, Handlers, Informer, WorkQueue, object_key
 from svcnet.client.events import EventRecorder
 from svcnet.controllers import base, mirroring
@@ -24,15 +23,9 @@ log = logging.getLogger(__name__)
 Obj = dict[str, Any]
 
 
-def _resource(group: str, version: str, plural: str) -> ResourceInfo:
-    info = resources.lookup(group, version, plural)
-    assert info is not None, plural
-    return info
-
-
-SERVICES = _resource("", "v1", "services")
-ENDPOINTS = _resource("", "v1", "endpoints")
-SLICES = _resource("discovery.k8s.io", "v1", "endpointslices")
+SERVICES = resources.require("", "v1", "services")
+ENDPOINTS = resources.require("", "v1", "endpoints")
+SLICES = resources.require("discovery.k8s.io", "v1", "endpointslices")
 COMPARED = ("endpoints", "ports", "addressType")
 
 

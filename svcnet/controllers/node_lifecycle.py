@@ -16,7 +16,6 @@ from collections.abc import Callable
 from typing import Any
 
 from svcnet.api import errors, resources
-from svcnet.api.resources import ResourceInfo
 from svcnet.client import Client, Handlers, Informer, WorkQueue
 from svcnet.client.events import EventRecorder
 from svcnet.controllers import base, nodes
@@ -25,15 +24,9 @@ log = logging.getLogger(__name__)
 Obj = dict[str, Any]
 
 
-def _resource(group: str, version: str, plural: str) -> ResourceInfo:
-    info = resources.lookup(group, version, plural)
-    assert info is not None, plural
-    return info
-
-
-NODES = _resource("", "v1", "nodes")
-PODS = _resource("", "v1", "pods")
-LEASES = _resource("coordination.k8s.io", "v1", "leases")
+NODES = resources.require("", "v1", "nodes")
+PODS = resources.require("", "v1", "pods")
+LEASES = resources.require("coordination.k8s.io", "v1", "leases")
 REQUEUE_SLACK = 0.05  # seconds past the deadline, so the requeued sync sees the node as stale
 
 
