@@ -200,7 +200,8 @@ class PodWorker:
         delay = container.next_backoff
         container.not_before = time.monotonic() + delay
         container.next_backoff = min(max(delay * 2, self.agent.config.restart_backoff), MAX_BACKOFF)
-        if self._should_restart(container) and delay > 0:
+        deleting = self.gone or bool(self.pod["metadata"].get("deletionTimestamp"))
+        if self._should_restart(container) and delay > 0 and not deleting:
             asyncio.create_task(self.agent.event(self.pod, "Warning", "BackOff",
                                                  f"Back-off restarting failed container {container.name} in pod "
                                                  f"{self.pod['metadata']['name']}_"
