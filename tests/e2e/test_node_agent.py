@@ -344,10 +344,11 @@ def test_agent_restart_stops_then_reruns_its_pods(server: Server, node: Node, ns
     node.processes[-1] = restarted
 
     def running_again() -> dict[str, Any] | None:
+        """Ready again as reported by the new agent (the old status said Ready too, with no restart)."""
         pods = _running_ready(server, ns, 1)
-        return pods[0] if pods and _processes(marker) else None
+        restarted = pods and pods[0]["status"]["containerStatuses"][0]["restartCount"] >= 1
+        return pods[0] if restarted and _processes(marker) else None
 
     after = wait_for(running_again, 20, "the pod running again")
     assert after["metadata"]["uid"] == before["metadata"]["uid"]
     assert after["status"]["podIP"] == before["status"]["podIP"], "the pod keeps its address"
-    assert after["status"]["containerStatuses"][0]["restartCount"] >= 1
