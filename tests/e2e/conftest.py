@@ -19,7 +19,7 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from queue import Empty, Queue
@@ -363,3 +363,23 @@ async def eventually(check: Callable[[], Any], timeout: float = 15, tolerate: tu
             pass
         assert loop.time() < deadline, f"condition not met within {timeout}s"
         await asyncio.sleep(0.05)
+
+
+@contextlib.asynccontextmanager
+async def running(server: Server, *builders: Callable[[Any], Any]) -> AsyncIterator[Any]:
+    """A client for `server`, and each `builder(client)` running as a task until the block ends: a controller (its
+    `run()` is started) or a coroutine."""
+    import asyncio
+
+    from svcnet.client import Client, load_kubeconfig
+
+    client = Client(load_kubeconfig(server.kubeconfig))
+    built = [build(client) for build in builders]
+    tasks = [asyncio.create_task(b.run() if hasattr(b, "run") else b) for b in built]
+    try:
+        yield client
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await client.close()

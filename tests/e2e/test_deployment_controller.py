@@ -12,15 +12,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime
-from collections.abc import AsyncIterator
 from typing import Any
 
 from svcnet.api import errors, resources
-from svcnet.client import Client, Handlers, Informer, load_kubeconfig
+from svcnet.client import Client, Handlers, Informer
 from svcnet.controllers import deployments
 from svcnet.controllers.deployment_controller import DeploymentController
 from svcnet.controllers.replicaset_controller import ReplicaSetController
-from tests.e2e.conftest import Server, eventually
+from tests.e2e.conftest import Server, eventually, running
 
 POD = resources.lookup("", "v1", "pods")
 RS = resources.lookup("apps", "v1", "replicasets")
@@ -64,19 +63,9 @@ async def _stand_in_node(client: Client, ns: str) -> None:
             task.cancel()
 
 
-@contextlib.asynccontextmanager
-async def _cluster(server: Server, ns: str) -> AsyncIterator[Client]:
-    client = Client(load_kubeconfig(server.kubeconfig))
-    tasks = [asyncio.create_task(DeploymentController(client).run()),
-             asyncio.create_task(ReplicaSetController(client, "ReplicaSet").run()),
-             asyncio.create_task(_stand_in_node(client, ns))]
-    try:
-        yield client
-    finally:
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        await client.close()
+def _cluster(server: Server, ns: str) -> Any:
+    return running(server, DeploymentController, lambda c: ReplicaSetController(c, "ReplicaSet"),
+                   lambda c: _stand_in_node(c, ns))
 
 
 async def _kubectl(server: Server, *args: str) -> str:

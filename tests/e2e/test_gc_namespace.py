@@ -16,11 +16,11 @@ from typing import Any
 import pytest
 
 from svcnet.api import resources
-from svcnet.client import Client, load_kubeconfig
+from svcnet.client import Client
 from svcnet.controllers.gc_controller import GarbageCollector
 from svcnet.controllers.namespace_controller import NamespaceController
 from svcnet.controllers.replicaset_controller import ReplicaSetController
-from tests.e2e.conftest import Result, Server, eventually, unique
+from tests.e2e.conftest import Result, Server, eventually, running, unique
 
 PODS = resources.lookup("", "v1", "pods")
 REPLICASETS = resources.lookup("apps", "v1", "replicasets")
@@ -46,16 +46,8 @@ spec:
 @pytest.fixture
 async def client(server: Server) -> AsyncIterator[Client]:
     """A client, with the ReplicaSet controller, the garbage collector and the namespace controller running."""
-    client = Client(load_kubeconfig(server.kubeconfig))
-    tasks = [asyncio.create_task(c.run()) for c in (ReplicaSetController(client), GarbageCollector(client),
-                                                    NamespaceController(client))]
-    try:
+    async with running(server, ReplicaSetController, GarbageCollector, NamespaceController) as client:
         yield client
-    finally:
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        await client.close()
 
 
 async def kubectl(server: Server, *args: str, input: str | None = None, check: bool = True) -> Result:

@@ -8,18 +8,17 @@ import asyncio
 import contextlib
 import datetime
 import json
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 from svcnet.api import errors, resources
-from svcnet.client import Client, load_kubeconfig
+from svcnet.client import Client
 from svcnet.controllers import nodes
 from svcnet.controllers.endpoints_controller import EndpointsController
 from svcnet.controllers.loadbalancer_controller import LoadBalancerController
 from svcnet.controllers.mirroring_controller import MirroringController
 from svcnet.controllers.node_lifecycle import NodeLifecycleController
-from tests.e2e.conftest import Server, eventually, fixed_table, unique, write
+from tests.e2e.conftest import Server, eventually, fixed_table, running, unique, write
 
 NODES = resources.lookup("", "v1", "nodes")
 PODS = resources.lookup("", "v1", "pods")
@@ -31,20 +30,6 @@ GRACE = 2.0
 def _now(micro: bool = False) -> str:
     stamp = datetime.datetime.now(datetime.UTC)
     return stamp.strftime("%Y-%m-%dT%H:%M:%S.%fZ" if micro else "%Y-%m-%dT%H:%M:%SZ")
-
-
-@contextlib.asynccontextmanager
-async def running(server: Server, *builders: Any) -> AsyncIterator[Client]:
-    """A client, and each `builder(client)` controller running until the block ends."""
-    client = Client(load_kubeconfig(server.kubeconfig))
-    tasks = [asyncio.create_task(build(client).run()) for build in builders]
-    try:
-        yield client
-    finally:
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        await client.close()
 
 
 async def kubectl(server: Server, *args: str, check: bool = True) -> str:
