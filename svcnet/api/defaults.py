@@ -12,10 +12,11 @@ not defaulting and live elsewhere.
 
 from __future__ import annotations
 
-import copy
 import ipaddress
 from collections.abc import Callable
 from typing import Any
+
+from svcnet.api.jsontree import clone
 
 __all__ = ["apply_defaults", "image_pull_policy"]
 
@@ -29,7 +30,7 @@ _VOLUME_SOURCES_WITH_MODE = ("secret", "configMap", "downwardAPI", "projected")
 
 def apply_defaults(kind: str, obj: Obj) -> Obj:
     """A defaulted deep copy of `obj`; kinds without defaults come back as an unchanged copy."""
-    result = copy.deepcopy(obj)
+    result = clone(obj)
     defaulter = _DEFAULTERS.get(kind)
     if defaulter is not None and isinstance(result, dict):
         defaulter(result)

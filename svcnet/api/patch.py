@@ -12,7 +12,6 @@ patch that cannot be applied (a failed `test`, a missing path).
 
 from __future__ import annotations
 
-import copy
 import json
 from collections.abc import Callable
 from typing import Any
@@ -21,6 +20,7 @@ import jsonpatch
 
 from svcnet.api import smp
 from svcnet.api.errors import APIError, bad_request
+from svcnet.api.jsontree import clone
 
 JSON_PATCH = "application/json-patch+json"
 MERGE_PATCH = "application/merge-patch+json"
@@ -63,7 +63,7 @@ def _json_patch(original: dict, operations: Any, kind: str) -> dict:
     if not isinstance(operations, list) or not all(isinstance(op, dict) for op in operations):
         raise bad_request("json patch must be a JSON array of operation objects")
     try:
-        result = jsonpatch.JsonPatch(operations).apply(copy.deepcopy(original))
+        result = jsonpatch.JsonPatch(operations).apply(clone(original))
     except (jsonpatch.JsonPatchException, jsonpatch.JsonPointerException) as exc:
         raise APIError(422, "Invalid", f"the json patch could not be applied: {exc}") from None
     except (TypeError, KeyError, IndexError, ValueError) as exc:  # malformed operations the library trips on

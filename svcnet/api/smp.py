@@ -20,13 +20,13 @@ Invariants:
 
 from __future__ import annotations
 
-import copy
 import json
 from collections.abc import Callable
 from typing import Any
 
 from svcnet.api import patchmeta
 from svcnet.api.errors import APIError, bad_request
+from svcnet.api.jsontree import clone
 from svcnet.api.patchmeta import FieldMeta
 
 DIRECTIVE = "$patch"
@@ -46,15 +46,15 @@ def apply_strategic_merge_patch(original: dict, patch: dict, kind: str) -> dict:
     type_name = patchmeta.root_type(kind)
     if type_name is None:
         return apply_merge_patch(original, patch)
-    base = copy.deepcopy(original) if isinstance(original, dict) else {}
-    return _merge_map(base, copy.deepcopy(patch), type_name, "")
+    base = clone(original) if isinstance(original, dict) else {}
+    return _merge_map(base, clone(patch), type_name, "")
 
 
 def apply_merge_patch(original: Any, patch: Any) -> Any:
     """RFC 7386 JSON merge patch: objects merge recursively, `null` deletes, anything else replaces."""
     if not isinstance(patch, dict):
-        return copy.deepcopy(patch)
-    result = copy.deepcopy(original) if isinstance(original, dict) else {}
+        return clone(patch)
+    result = clone(original) if isinstance(original, dict) else {}
     for key, value in patch.items():
         if value is None:
             result.pop(key, None)

@@ -18,7 +18,6 @@ Invariants:
 
 from __future__ import annotations
 
-import copy
 import json
 from typing import Any
 
@@ -27,6 +26,7 @@ import yaml
 from svcnet.api import fieldpath, patchmeta
 from svcnet.api.errors import APIError, Cause, bad_request
 from svcnet.api.fieldpath import Path
+from svcnet.api.jsontree import clone
 from svcnet.api.patchmeta import FieldMeta
 
 APPLY = "Apply"
@@ -142,7 +142,7 @@ def _sorted(entries: list[_Entry]) -> list[_Entry]:
 
 
 def _with_managed_fields(obj: dict, entries: list[_Entry]) -> dict:
-    out = copy.deepcopy(obj)
+    out = clone(obj)
     metadata = out.setdefault("metadata", {})
     ordered = _sorted(entries)
     if ordered:
@@ -298,7 +298,7 @@ def _merge(live: Any, config: Any, meta: FieldMeta, path: Path) -> Any:
         return out
     if isinstance(config, list) and not fieldpath.is_atomic(config, meta):
         return _merge_items(live if isinstance(live, list) else [], config, meta, path)
-    return copy.deepcopy(config)
+    return clone(config)
 
 
 def _merge_items(live: list, config: list, meta: FieldMeta, path: Path) -> list:
@@ -335,7 +335,7 @@ def _merge_item(live: list, element: Any, item: Any, meta: FieldMeta, path: Path
 def _prune(obj: dict, doomed: set[Path], keep: set[Path], type_name: str | None) -> dict:
     """Remove the `doomed` paths (and the parents they leave empty) unless something kept lies below them."""
     kept_ancestors = {p[:i] for p in keep for i in range(1, len(p))}
-    out = copy.deepcopy(obj)
+    out = clone(obj)
     for path in sorted(doomed, key=len):
         if path in kept_ancestors:
             continue

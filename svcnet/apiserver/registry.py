@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import copy
 import datetime
 import json
 import logging
@@ -28,6 +27,7 @@ from typing import Any
 import orjson
 
 from svcnet.api import defaults, errors, patch, schema, selectors, ssa, validation
+from svcnet.api.jsontree import clone
 from svcnet.api.resources import ResourceInfo
 from svcnet.apiserver import codec, services, strategies
 from svcnet.store.base import (
@@ -236,7 +236,7 @@ class Registry:
 
     def _check_identity(self, info: ResourceInfo, namespace: str, obj: dict[str, Any],
                         name: str | None) -> dict[str, Any]:
-        obj = codec.clone(obj)
+        obj = clone(obj)
         kind, api_version = obj.get("kind"), obj.get("apiVersion")
         if (kind and kind != info.kind) or (api_version and api_version != info.api_version):
             raise errors.bad_request(
@@ -370,7 +370,7 @@ class Registry:
 
     async def _restore_managed(self, info: ResourceInfo, obj: dict[str, Any],
                                managed: list[dict[str, Any]]) -> WriteResult:
-        obj = copy.deepcopy(obj)
+        obj = clone(obj)
         rv = int(obj["metadata"].pop("resourceVersion"))
         obj["metadata"]["managedFields"] = managed
         key = info.key(obj["metadata"].get("namespace", ""), obj["metadata"]["name"])
@@ -406,7 +406,7 @@ class Registry:
     def _mark_deleting(self, info: ResourceInfo, obj: dict[str, Any],
                        opts: DeleteOptions) -> dict[str, Any] | None:
         """The object with deletion started, or None when it can go at once."""
-        obj = copy.deepcopy(obj)
+        obj = clone(obj)
         meta = obj["metadata"]
         finalizers = list(meta.get("finalizers") or [])
         policy = opts.propagation_policy

@@ -11,9 +11,9 @@ import contextlib
 from collections.abc import AsyncIterator
 from typing import Any
 
+from svcnet.api.jsontree import clone
 from svcnet.api.resources import ResourceInfo
 from svcnet.apiserver.allocator import ServiceAllocator
-from svcnet.apiserver.codec import clone
 
 _NODE_PORT_TYPES = ("NodePort", "LoadBalancer")
 

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from svcnet.api.jsontree import clone
 from svcnet.api.resources import ResourceInfo
-from svcnet.apiserver.codec import clone
 
 # Kinds whose main endpoint ignores status (it is written through /status) and whose create resets it.
 _STATUS_RESET_ON_CREATE = {"Service", "Deployment", "ReplicaSet", "ReplicationController", "Ingress"}
