@@ -23,6 +23,11 @@ ENDPOINTS = resources.lookup("", "v1", "endpoints")
 SLICES = resources.lookup("discovery.k8s.io", "v1", "endpointslices")
 
 
+def _revision(obj: Obj) -> int:
+    version = str(obj["metadata"].get("resourceVersion", ""))
+    return int(version) if version.isdigit() else 0
+
+
 def _same(desired: Obj, current: Obj, fields: tuple[str, ...]) -> bool:
     meta_d, meta_c = desired["metadata"], current["metadata"]
     return all(desired.get(f) == current.get(f) for f in fields) and \
@@ -48,8 +53,23 @@ class EndpointsController:
         self.endpoints.add_handlers(Handlers(on_delete=self._enqueue))
         self.slices.add_handlers(Handlers(on_delete=self._slice_changed, on_update=lambda o, n: self._slice_changed(n)))
 
+        self._written: dict[tuple[str, str], Obj] = {}  # what this controller last wrote, by (plural, key)
+
     def _enqueue(self, obj: Obj) -> None:
         self.queue.add(object_key(obj))
+
+    def _fresher(self, info: Any, cached: Obj | None) -> Obj | None:
+        """The informer's copy, or our own last write when the informer has not caught up with it yet (so a
+        burst of changes does not turn into a run of 409 conflicts)."""
+        if cached is None:
+            return None
+        mine = self._written.get((info.plural, object_key(cached)))
+        if mine is None or mine["metadata"].get("uid") != cached["metadata"].get("uid"):
+            return cached
+        return mine if _revision(mine) > _revision(cached) else cached
+
+    def _remember(self, info: Any, written: Obj) -> None:
+        self._written[(info.plural, object_key(written))] = written
 
     def _slice_changed(self, obj: Obj) -> None:
         service = (obj["metadata"].get("labels") or {}).get(endpoints.SERVICE_NAME_LABEL)
@@ -84,11 +104,12 @@ class EndpointsController:
         desired = endpoints.compute_endpoints(service, pods)
         if desired is None:
             return  # no selector: Endpoints belong to whoever wrote them
-        await self._apply(ENDPOINTS, desired, self.endpoints.get(key), ("subsets",))
+        await self._apply(ENDPOINTS, desired, self._fresher(ENDPOINTS, self.endpoints.get(key)), ("subsets",))
         wanted = {s["metadata"]["name"]: s for s in endpoints.compute_slices(service, pods)}
         existing = {s["metadata"]["name"]: s for s in self._slices_of(namespace, name)}
         for slice_name, body in wanted.items():
-            await self._apply(SLICES, body, existing.get(slice_name), ("endpoints", "ports", "addressType"))
+            await self._apply(SLICES, body, self._fresher(SLICES, existing.get(slice_name)),
+                              ("endpoints", "ports", "addressType"))
         for slice_name, current in existing.items():
             if slice_name not in wanted:
                 await self._delete_if_present(SLICES, current)
@@ -101,7 +122,7 @@ class EndpointsController:
         namespace = desired["metadata"]["namespace"]
         if current is None:
             try:
-                await self.client.create(info, namespace, desired)
+                self._remember(info, await self.client.create(info, namespace, desired))
             except errors.APIError as exc:
                 if exc.reason != "AlreadyExists":
                     raise
@@ -114,11 +135,12 @@ class EndpointsController:
         annotations.update(desired["metadata"].get("annotations") or {})
         body = {**desired, "metadata": {**current["metadata"], "labels": desired["metadata"].get("labels", {}),
                                         "annotations": annotations}}
-        await self.client.update(info, body)
+        self._remember(info, await self.client.update(info, body))
 
     async def _delete_if_present(self, info: Any, current: Obj | None) -> None:
         if current is None:
             return
+        self._written.pop((info.plural, object_key(current)), None)
         try:
             await self.client.delete(info, current["metadata"]["namespace"], current["metadata"]["name"])
         except errors.APIError as exc:
