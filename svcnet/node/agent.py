@@ -28,6 +28,7 @@ from svcnet.client import Client, Handlers, Informer, object_key
 from svcnet.client.events import EventRecorder
 from svcnet.node import podspec
 from svcnet.node.access import ContainerRef
+from svcnet.node.hostports import IptablesHostPorts, RelayHostPorts
 from svcnet.node.images import Catalog
 from svcnet.node.ipam import PodIPs
 from svcnet.node.pod_worker import PodWorker
@@ -78,6 +79,8 @@ class NodeAgent:
         self.config = config
         self.runtime = runtime or _make_runtime(config)
         self.catalog = Catalog.load(config.image_catalog)
+        self.hostports: RelayHostPorts | IptablesHostPorts = IptablesHostPorts(self.runtime.node_netns) \
+            if isinstance(self.runtime, NetnsRuntime) else RelayHostPorts()
         self.recorder = EventRecorder(client, "kubelet", config.name)
         self.pods = Informer(client, PODS, field_selector=f"spec.nodeName={config.name}")
         self.services = Informer(client, SERVICES)

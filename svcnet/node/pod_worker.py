@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from svcnet.api import errors
-from svcnet.node import crilog, images, podspec, podstatus, probes
+from svcnet.node import crilog, hostports, images, podspec, podstatus, probes
 from svcnet.node.runtime.process import ContainerProcess, Sandbox
 
 if TYPE_CHECKING:
@@ -139,6 +139,10 @@ class PodWorker:
             await self.agent.event(self.pod, "Warning", "FailedCreatePodSandBox", f"Failed to create pod sandbox: {exc}")
             self._wake_in(5.0)
             return False
+        try:
+            await self.agent.hostports.add(self.uid, ip, hostports.mappings(self.pod, self.agent.config.node_ip))
+        except OSError as exc:
+            await self.agent.event(self.pod, "Warning", "FailedHostPort", str(exc))
         html = self.sandbox.pod_dir / "html" / "index.html"
         if not html.exists():
             html.write_text(f"{ip}\n")
@@ -382,6 +386,7 @@ class PodWorker:
         await asyncio.gather(*(self.agent.runtime.stop_container(c.process, grace)
                                for c in containers if c.process is not None))
         if self.sandbox is not None:
+            await self.agent.hostports.remove(self.uid)
             await self.agent.runtime.stop_sandbox(self.sandbox)
             self.agent.release_ip(self.sandbox.ip)
             if self.gone or self.finished or self.pod["metadata"].get("deletionTimestamp"):

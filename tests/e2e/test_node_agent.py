@@ -352,3 +352,33 @@ def test_agent_restart_stops_then_reruns_its_pods(server: Server, node: Node, ns
     after = wait_for(running_again, 20, "the pod running again")
     assert after["metadata"]["uid"] == before["metadata"]["uid"]
     assert after["status"]["podIP"] == before["status"]["podIP"], "the pod keeps its address"
+
+
+def test_host_port_publishes_the_pod_on_the_node_address(server: Server, node: Node, ns: str,
+                                                          tmp_path: Path) -> None:
+    port = _free_port()
+    manifest = f"""
+apiVersion: v1
+kind: Pod
+metadata: {{name: published}}
+spec:
+  containers:
+  - name: web
+    image: nginx
+    ports: [{{containerPort: 80, hostPort: {port}}}]
+"""
+    server.kubectl("apply", "-n", ns, "-f", str(write(tmp_path, "published.yaml", manifest)))
+    pod = wait_for(lambda: _running_ready(server, ns, 1), 20, "published pod running")[0]
+    answer = wait_for(lambda: _get(f"http://127.0.0.1:{port}/"), 10, "the hostPort answers")
+    assert answer.strip() == pod["status"]["podIP"]
+    server.kubectl("delete", "pod", "published", "-n", ns)
+    with pytest.raises(OSError):
+        _get(f"http://127.0.0.1:{port}/")
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])

@@ -52,6 +52,7 @@ spec:
       containers:
       - name: nginx
         image: nginx
+        ports: [{containerPort: 80, hostPort: 8080}]
 """
 
 
@@ -74,6 +75,8 @@ def test_pods_get_their_own_namespaces_and_reach_each_other(server: Server, node
     answer = wait_for(lambda: server.kubectl("exec", a, "-n", ns, "--", "curl", "-s", "-m", "2",
                                              f"http://{ips[1]}/", check=False).stdout, 10, f"{b} answers {a}")
     assert answer.strip() == ips[1]
+    via_node = server.kubectl("exec", a, "-n", ns, "--", "curl", "-s", "-m", "2", "http://10.244.1.1:8080/").stdout
+    assert via_node.strip() in ips, "hostPort: the node's address forwards to a pod"
     routes = subprocess.run(["ip", "route"], capture_output=True, text=True).stdout
     assert "10.244." not in routes, "nothing is routed in the root namespace"
     pod_namespaces = [line.split()[0] for line in _netns().splitlines() if line.startswith("svcnet-pod-")]
@@ -83,3 +86,6 @@ def test_pods_get_their_own_namespaces_and_reach_each_other(server: Server, node
     wait_for(lambda: not any(n in _netns() for n in pod_namespaces), 20, "pod namespaces removed")
     links = subprocess.run(["ip", "-n", NODE_NETNS, "-o", "link"], capture_output=True, text=True).stdout
     assert "veth" not in links, links
+    rules = subprocess.run(["ip", "netns", "exec", NODE_NETNS, "iptables-save", "-t", "nat"], capture_output=True,
+                           text=True).stdout
+    assert "--to-destination" not in rules, "the hostPort rules go with the pods"

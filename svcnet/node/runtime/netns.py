@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from svcnet.node.runtime.process import ProcessRuntime, Sandbox
+from svcnet.tools import which
 
 BRIDGE = "svcnet0"
 NETNS_DIR = Path("/run/netns")
@@ -30,7 +31,7 @@ T = TypeVar("T")
 
 
 async def ip(*args: str, check: bool = True) -> str:
-    proc = await asyncio.create_subprocess_exec("ip", *args, stdout=asyncio.subprocess.PIPE,
+    proc = await asyncio.create_subprocess_exec(which("ip"), *args, stdout=asyncio.subprocess.PIPE,
                                                 stderr=asyncio.subprocess.PIPE)
     out, err = await proc.communicate()
     if check and proc.returncode != 0:
@@ -63,6 +64,10 @@ async def in_netns(netns: str, fn: Callable[[], T]) -> T:
     return await asyncio.to_thread(call_in_netns, netns, fn)
 
 
+def _enable_forwarding() -> None:
+    Path("/proc/sys/net/ipv4/ip_forward").write_text("1\n")  # /proc/sys/net follows this thread's namespace
+
+
 def pod_netns_name(pod_dir: Path) -> str:
     return f"svcnet-pod-{pod_dir.name[:13]}"
 
@@ -93,6 +98,7 @@ class NetnsRuntime(ProcessRuntime):
             await ip(*n, "addr", "add", gateway, "dev", BRIDGE)
         await ip(*n, "link", "set", BRIDGE, "up")
         await ip(*n, "link", "set", "lo", "up")
+        await in_netns(self.node_netns, _enable_forwarding)  # the node routes (hostPort DNAT, other nodes)
         self._bridge_ready = True
 
     async def start_sandbox(self, pod_dir: Path, ip_address: str, files: dict[str, str]) -> Sandbox:
@@ -117,6 +123,8 @@ class NetnsRuntime(ProcessRuntime):
         await ip("-n", self.node_netns, "link", "add", host_end, "type", "veth", "peer", "name", "eth0", "netns",
                  netns)
         await ip("-n", self.node_netns, "link", "set", host_end, "master", BRIDGE, "up")
+        # hairpin: a pod reaching itself through a node address (hostPort, a Service) gets its frames back
+        await ip("-n", self.node_netns, "link", "set", host_end, "type", "bridge_slave", "hairpin", "on")
         p = ("-n", netns)
         await ip(*p, "addr", "add", f"{address}/{self.network.prefixlen}", "dev", "eth0")
         await ip(*p, "link", "set", "eth0", "up")
