@@ -29,7 +29,8 @@ NODE_NETNS = f"svcnet-e2e-{SUFFIX}"
 def node(server: Server, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Node]:
     try:
         yield from run_node(server, tmp_path_factory.mktemp("netns"), NODE, "10.244.1.0/24",
-                            "scheduler,endpoints,replicaset", "--runtime", "netns", "--node-netns", NODE_NETNS)
+                            "scheduler,endpoints,replicaset", "--runtime", "netns", "--node-netns", NODE_NETNS,
+                            "--cluster-dns", "10.96.0.10")
     finally:
         subprocess.run(["ip", "netns", "del", NODE_NETNS], capture_output=True)
     assert NODE_NETNS not in _netns(), "the agent removes the node namespace it created"
@@ -72,6 +73,11 @@ def test_pods_get_their_own_namespaces_and_reach_each_other(server: Server, node
     a, b = (p["metadata"]["name"] for p in pods)
     inside = server.kubectl("exec", a, "-n", ns, "--", "ip", "-o", "-4", "addr", "show", "dev", "eth0").stdout
     assert f"{ips[0]}/24" in inside, inside
+    resolv = server.kubectl("exec", a, "-n", ns, "--", "cat", "/etc/resolv.conf").stdout.splitlines()
+    assert resolv == ["nameserver 10.96.0.10", f"search {ns}.svc.cluster.local svc.cluster.local cluster.local",
+                      "options ndots:5"], resolv
+    hosts = server.kubectl("exec", a, "-n", ns, "--", "cat", "/etc/hosts").stdout
+    assert f"{ips[0]}\t{a}" in hosts, hosts
     answer = wait_for(lambda: server.kubectl("exec", a, "-n", ns, "--", "curl", "-s", "-m", "2",
                                              f"http://{ips[1]}/", check=False).stdout, 10, f"{b} answers {a}")
     assert answer.strip() == ips[1]
