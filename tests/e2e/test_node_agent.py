@@ -382,3 +382,42 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def test_http_and_tcp_probes_on_named_ports(server: Server, node: Node, ns: str, tmp_path: Path) -> None:
+    """httpGet readiness on a named port (ready while /healthz exists in the served directory), tcpSocket liveness."""
+    manifest = """
+apiVersion: v1
+kind: Pod
+metadata: {name: probes}
+spec:
+  containers:
+  - name: web
+    image: nginx
+    ports: [{name: http, containerPort: 80}]
+    readinessProbe:
+      httpGet: {path: /healthz, port: http, httpHeaders: [{name: X-Probe, value: "1"}]}
+      periodSeconds: 1
+      failureThreshold: 1
+    livenessProbe:
+      tcpSocket: {port: 80}
+      periodSeconds: 1
+"""
+    server.kubectl("apply", "-n", ns, "-f", str(write(tmp_path, "probes.yaml", manifest)))
+
+    def pod() -> dict[str, Any]:
+        return _pods(server, ns)[0]
+
+    def ready(p: dict[str, Any]) -> bool:
+        return any(c["type"] == "Ready" and c["status"] == "True" for c in p.get("status", {}).get("conditions", []))
+
+    uid = wait_for(lambda: pod().get("status", {}).get("phase") == "Running" and pod()["metadata"]["uid"], 20,
+                   "running")
+    assert not ready(pod()), "/healthz is missing: not ready"
+    (node.data_dir / "pods" / uid / "html" / "healthz").write_text("ok\n")
+    wait_for(lambda: ready(pod()), 5, "ready once /healthz answers 200")
+    (node.data_dir / "pods" / uid / "html" / "healthz").unlink()
+    wait_for(lambda: not ready(pod()), 5, "not ready once /healthz answers 404")
+    events = server.kubectl("get", "events", "-n", ns).stdout
+    assert "Readiness probe failed: HTTP probe failed with statuscode: 404" in events, events
+    assert pod()["status"]["containerStatuses"][0]["restartCount"] == 0, "the tcpSocket liveness probe passes"
