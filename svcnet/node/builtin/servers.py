@@ -4,15 +4,18 @@
   runtime seeds with the pod's IP, so a curl loop over a service shows which pod answered;
 - `kubia PORT`: luksa/kubia's answer, `You've hit <hostname>`;
 - `tcp-echo PORT`, `udp-echo PORT`: echo servers.
-Every server binds $POD_IP (the pod's own address), never 0.0.0.0, and exits on SIGTERM.
+Every server binds $POD_IP (the pod's own address), never 0.0.0.0; on SIGTERM it stops accepting, finishes
+the requests in progress and exits.
 """
 
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import socketserver
 import sys
+import threading
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -59,26 +62,40 @@ class _ThreadingTCP(socketserver.ThreadingTCPServer):
     daemon_threads = True
 
 
+class _GracefulHTTP(ThreadingHTTPServer):
+    daemon_threads = False  # server_close() waits for the requests in progress
+    block_on_close = True
+
+
+def _serve(server: socketserver.BaseServer) -> None:
+    """Serve until SIGTERM, then stop accepting, finish the requests in progress and exit (a graceful stop, so
+    a pod leaving a Service drops no request it had already accepted)."""
+    signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=server.shutdown, daemon=True).start())
+    try:
+        server.serve_forever()
+    finally:
+        server.server_close()
+
+
 def main(argv: list[str]) -> int:
     if len(argv) != 2 or not argv[1].isdigit():
         print("usage: servers (http|kubia|tcp-echo|udp-echo) PORT", file=sys.stderr)
         return 2
     kind, port = argv[0], int(argv[1])
     address = _address(port)
-    ThreadingHTTPServer.daemon_threads = True
     if kind == "http":
         html = Path(os.environ.get("SVCNET_HTML_DIR", "."))
         print(f"serving {html} on {address[0]}:{port}", flush=True)
-        ThreadingHTTPServer(address, _Files).serve_forever()
+        _serve(_GracefulHTTP(address, _Files))
     elif kind == "kubia":
         print(f"Kubia server starting on {address[0]}:{port}...", flush=True)
-        ThreadingHTTPServer(address, _Kubia).serve_forever()
+        _serve(_GracefulHTTP(address, _Kubia))
     elif kind == "tcp-echo":
         print(f"tcp echo on {address[0]}:{port}", flush=True)
-        _ThreadingTCP(address, _TCPEcho).serve_forever()
+        _serve(_ThreadingTCP(address, _TCPEcho))
     elif kind == "udp-echo":
         print(f"udp echo on {address[0]}:{port}", flush=True)
-        socketserver.UDPServer(address, _UDPEcho).serve_forever()
+        _serve(socketserver.UDPServer(address, _UDPEcho))
     else:
         print(f"unknown built-in server {kind!r}", file=sys.stderr)
         return 2
