@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import json
 import logging
 import os
 import signal
@@ -78,7 +79,28 @@ def build_parser() -> argparse.ArgumentParser:
                       help="process: pods are processes with 127.x addresses; netns (root): network namespaces")
     node.add_argument("--node-netns", default="", help="netns runtime: the node's network namespace, holding the "
                       "pod bridge (default svcnet-node-NAME, created and removed by the agent)")
+    proxy = sub.add_parser("proxy", help="run the service proxy (kube-proxy); `svcnet proxy show` lists its table")
+    proxy.add_argument("action", nargs="?", choices=("show",), help="show: print a running proxy's forwarding table")
+    proxy.add_argument("--kubeconfig", default=None, help="default: $KUBECONFIG, then ~/.kube/config")
+    proxy.add_argument("--mode", choices=("userspace",), default="userspace")
+    proxy.add_argument("--hostname-override", default=socket.gethostname(), help="this node's name")
+    proxy.add_argument("--node-ip", default="", help="comma-separated addresses for NodePorts (default: the Node's)")
+    proxy.add_argument("--scheduler", default="rr", help="rr, wrr, lc, wlc, sh, dh, sed, nq or random "
+                       "(a service's svcnet.io/scheduler annotation overrides it)")
+    proxy.add_argument("--metrics-bind-address", type=_host_port, default=("127.0.0.1", 10249))
+    proxy.add_argument("--healthz-bind-address", type=_host_port, default=("0.0.0.0", 10256))
+    proxy.add_argument("--min-sync-period", type=float, default=0.0)
+    proxy.add_argument("--sync-period", type=float, default=30.0)
+    proxy.add_argument("--connect-timeout", type=float, default=1.0, help="seconds before trying the next backend")
+    proxy.add_argument("-o", "--output", choices=("table", "json"), default="table", help="show: output format")
     return parser
+
+
+def _host_port(text: str) -> tuple[str, int]:
+    host, _, port = text.rpartition(":")
+    if not host or not port.isdigit():
+        raise argparse.ArgumentTypeError(f"expected HOST:PORT, got {text!r}")
+    return host.strip("[]"), int(port)
 
 
 def _config(args: argparse.Namespace) -> APIServerConfig:
@@ -116,6 +138,44 @@ async def _until_signalled(task: asyncio.Future[object]) -> None:
         await task
 
 
+async def _run_proxy(args: argparse.Namespace) -> int:
+    from svcnet.client import Client, load_kubeconfig
+    from svcnet.proxy.server import ProxyConfig, ProxyServer
+
+    config = ProxyConfig(node_name=args.hostname_override,
+                         node_ips=tuple(ip for ip in args.node_ip.split(",") if ip), mode=args.mode,
+                         scheduler=args.scheduler, min_sync_period=args.min_sync_period,
+                         sync_period=args.sync_period, connect_timeout=args.connect_timeout,
+                         metrics_address=args.metrics_bind_address, healthz_address=args.healthz_bind_address)
+    client = Client(load_kubeconfig(args.kubeconfig), field_manager="svcnet-proxy")
+    server = ProxyServer(client, config)
+    print(f"svcnet proxy ({config.mode}) on {config.node_name}: watching {client.config.server}", flush=True)
+    await _until_signalled(asyncio.ensure_future(server.run()))
+    await client.close()
+    return 0
+
+
+async def _proxy_show(args: argparse.Namespace) -> int:
+    import aiohttp
+
+    from svcnet.proxy import show
+    from svcnet.proxy.server import FORWARDING_PATH
+
+    host, port = args.metrics_bind_address
+    url = f"http://{host}:{port}{FORWARDING_PATH}"
+    try:
+        async with aiohttp.ClientSession() as session, session.get(url) as response:
+            listed = await response.json()
+    except (aiohttp.ClientError, OSError) as exc:
+        print(f"svcnet: no proxy answers at {url} ({exc}); pass its --metrics-bind-address", file=sys.stderr)
+        return 1
+    if args.output == "json":
+        print(json.dumps(listed, indent=2))
+        return 0
+    print(show.format_table(show.from_json(listed)), end="")
+    return 0
+
+
 async def _run_node(args: argparse.Namespace) -> int:
     from svcnet.client import Client, load_kubeconfig
     from svcnet.node.agent import NodeAgent, NodeConfig
@@ -144,6 +204,8 @@ async def _run(args: argparse.Namespace) -> int:
         return await _run_controllers(args)
     if args.command == "node":
         return await _run_node(args)
+    if args.command == "proxy":
+        return await (_proxy_show(args) if args.action == "show" else _run_proxy(args))
     server = APIServer(_config(args))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

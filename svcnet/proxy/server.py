@@ -1,0 +1,153 @@
+"""`svcnet proxy`: the kube-proxy of svcnet — informers on Services, EndpointSlices and Nodes feed change
+trackers; a bounded-frequency runner rebuilds the snapshot and hands it to the mode's proxier; metrics, health
+and the live forwarding table are served like kube-proxy's (10249 and 10256 by default).
+
+Invariants: reads and writes go through the Kubernetes API only (so it also runs against a real cluster); a
+sync runs only when a tracked change is pending or the periodic resync is due; the health endpoint turns 503
+when a queued change has waited longer than the health timeout.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from aiohttp import web
+
+from svcnet.api import resources
+from svcnet.client import Client, Handlers, Informer, object_key
+from svcnet.proxy import health, metrics, model, show
+from svcnet.proxy.runner import BoundedFrequencyRunner
+from svcnet.proxy.tracker import ChangeTracker
+from svcnet.proxy.userspace.proxier import UserspaceProxier
+
+log = logging.getLogger(__name__)
+Obj = dict[str, Any]
+SERVICES = resources.require("", "v1", "services")
+SLICES = resources.require("discovery.k8s.io", "v1", "endpointslices")
+NODES = resources.require("", "v1", "nodes")
+FORWARDING_PATH = "/svcnet/forwarding"
+
+
+@dataclass(frozen=True)
+class ProxyConfig:
+    node_name: str
+    node_ips: tuple[str, ...] = ()  # empty: the Node's InternalIPs, else 127.0.0.1
+    mode: str = "userspace"
+    scheduler: str = "rr"
+    min_sync_period: float = 0.0
+    sync_period: float = 30.0
+    connect_timeout: float = 1.0
+    udp_idle_timeout: float = 10.0
+    metrics_address: tuple[str, int] | None = ("127.0.0.1", 10249)
+    healthz_address: tuple[str, int] | None = ("0.0.0.0", 10256)  # noqa: S104 — kube-proxy's default
+
+
+class ProxyServer:
+    def __init__(self, client: Client, config: ProxyConfig) -> None:
+        self.client = client
+        self.config = config
+        self.metrics = metrics.ProxyMetrics()
+        self.health = health.HealthState(health_timeout=2 * config.sync_period)
+        self.services = Informer(client, SERVICES)
+        self.slices = Informer(client, SLICES)
+        self.service_changes = ChangeTracker()
+        self.slice_changes = ChangeTracker()
+        self.runner = BoundedFrequencyRunner(self._sync, config.min_sync_period, config.sync_period)
+        self.proxier = UserspaceProxier(config.node_name, config.node_ips or ("127.0.0.1",), config.scheduler,
+                                        config.connect_timeout, config.udp_idle_timeout,
+                                        self.metrics.connection)
+        self.services.add_handlers(self._handlers(self.service_changes))
+        self.slices.add_handlers(self._handlers(self.slice_changes))
+        self.bound: dict[str, tuple[str, int]] = {}  # "metrics"/"healthz" -> the address actually bound
+        self._queued_at: float | None = None
+
+    def _handlers(self, tracker: ChangeTracker) -> Handlers:
+        def changed(old: Obj | None, new: Obj | None) -> None:
+            key = object_key(new or old or {})
+            if tracker.update(key, old, new):
+                if tracker is self.service_changes:
+                    self.metrics.changes(services=1)
+                else:
+                    self.metrics.changes(endpoints=1)
+                self._queue()
+        return Handlers(on_add=lambda o: changed(None, o), on_update=changed, on_delete=lambda o: changed(o, None))
+
+    def _queue(self) -> None:
+        now = time.time()
+        if self._queued_at is None:
+            self._queued_at = time.monotonic()
+        self.health.queued(now)
+        self.metrics.queued(now)
+        self.metrics.pending(services=len(self.service_changes), endpoints=len(self.slice_changes))
+        self.runner.request()
+
+    async def _sync(self, full: bool) -> None:
+        started = time.monotonic()
+        self.service_changes.drain()
+        self.slice_changes.drain()
+        self.metrics.sync_started()
+        snapshot = model.build(self.services.items(), self.slices.items())
+        for problem in self.proxier.sync(snapshot):
+            log.warning("%s", problem)
+        done = time.monotonic()
+        self.metrics.sync_done(done - started, full, time.time())
+        if self._queued_at is not None:
+            self.metrics.programmed(done - self._queued_at)
+            self._queued_at = None
+        self.metrics.pending(services=len(self.service_changes), endpoints=len(self.slice_changes))
+        self.metrics.observe_backends(self.proxier.status())
+        self.health.synced(time.time())
+
+    async def _node_ips(self) -> tuple[str, ...]:
+        if self.config.node_ips:
+            return self.config.node_ips
+        with contextlib.suppress(Exception):
+            node = await self.client.get(NODES, None, self.config.node_name)
+            ips = tuple(a["address"] for a in node.get("status", {}).get("addresses") or []
+                        if a.get("type") in ("InternalIP", "ExternalIP"))
+            if ips:
+                return ips
+        return ("127.0.0.1",)
+
+    async def _serve(self, name: str, app: web.Application, address: tuple[str, int] | None) -> web.AppRunner | None:
+        if address is None:
+            return None
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        site = web.TCPSite(runner, address[0], address[1])
+        await site.start()
+        server = site._server
+        sockets = server.sockets if server is not None else []  # type: ignore[attr-defined]
+        self.bound[name] = sockets[0].getsockname()[:2] if sockets else address
+        return runner
+
+    def _metrics_app(self) -> web.Application:
+        app = health.make_metrics_app(self.metrics, self.config.mode)
+
+        async def forwarding(request: web.Request) -> web.Response:
+            return web.json_response(show.to_json(self.proxier.status()))
+        app.router.add_get(FORWARDING_PATH, forwarding)
+        return app
+
+    async def run(self) -> None:
+        self.proxier.node_ips = await self._node_ips()
+        runners = [await self._serve("metrics", self._metrics_app(), self.config.metrics_address),
+                   await self._serve("healthz", health.make_health_app(self.health, self.metrics, time.time),
+                                     self.config.healthz_address)]
+        tasks = [asyncio.create_task(i.run()) for i in (self.services, self.slices)]
+        try:
+            await asyncio.gather(self.services.synced.wait(), self.slices.synced.wait())
+            self.runner.request(full=True)
+            await asyncio.gather(self.runner.run(), *tasks)
+        finally:
+            for task in tasks:
+                task.cancel()
+            self.proxier.close()
+            for runner in runners:
+                if runner is not None:
+                    await runner.cleanup()

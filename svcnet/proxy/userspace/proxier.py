@@ -1,0 +1,273 @@
+"""The userspace proxier: a listening socket per service address and port, connections scheduled over the
+usable endpoints and relayed with `relay.Relay` (TCP) or per-client flows (UDP, in udp.py).
+
+`sync(snapshot)` turns the snapshot into virtual servers — the ClusterIPs, every node address at the NodePort,
+externalIPs and LoadBalancer ingress addresses of every service port — opens listeners for new ones and closes
+those that went away. A virtual server with no usable endpoint has no listener, so a connection is refused at
+once, as kube-proxy's REJECT does. Backends keep their connection counts across syncs; a backend that leaves
+takes no new connection while its open ones finish (draining). Connecting to a backend that refuses or does not
+answer within `connect_timeout` moves on to the next choice, so a dead pod costs no failed request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import errno
+import ipaddress
+import logging
+import socket
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from svcnet.proxy import affinity as affinity_mod
+from svcnet.proxy import model, schedulers
+from svcnet.proxy.backends import Backend, VirtualServer
+from svcnet.proxy.userspace.relay import Relay
+from svcnet.proxy.userspace.udp import UDPListener
+
+log = logging.getLogger(__name__)
+Address = tuple[str, str, int]  # protocol, ip, port
+
+
+@dataclass
+class ServerState:
+    """One virtual server: its listener, its backends (by ip:port) and its scheduler."""
+    address: Address
+    info: model.ServicePortInfo
+    external: bool
+    scheduler_name: str
+    scheduler: schedulers.Scheduler
+    backends: dict[tuple[str, int], Backend] = field(default_factory=dict)
+    listener: socket.socket | UDPListener | None = None
+
+    @property
+    def key(self) -> str:
+        protocol, ip, port = self.address
+        return f"{protocol}/{ip}:{port}"
+
+
+class UserspaceProxier:
+    def __init__(self, node_name: str, node_ips: tuple[str, ...], default_scheduler: str = schedulers.DEFAULT,
+                 connect_timeout: float = 1.0, udp_idle_timeout: float = 10.0,
+                 on_connection: Callable[[str, str], None] = lambda service, result: None) -> None:
+        self.node_name = node_name
+        self.node_ips = node_ips
+        self.default_scheduler = default_scheduler
+        self.connect_timeout = connect_timeout
+        self.udp_idle_timeout = udp_idle_timeout
+        self.on_connection = on_connection
+        self.servers: dict[Address, ServerState] = {}
+        self.affinity = affinity_mod.AffinityTable()
+        self.relays: set[Relay] = set()
+
+    # ---- sync ------------------------------------------------------------------------------------------------
+
+    def _addresses(self, info: model.ServicePortInfo) -> list[tuple[Address, bool]]:
+        proto = info.protocol
+        found = [((proto, ip, info.port), False) for ip in info.cluster_ips]
+        if info.node_port:
+            found += [((proto, ip, info.node_port), True) for ip in self.node_ips]
+        found += [((proto, ip, info.port), True) for ip in (*info.external_ips, *info.load_balancer_ips)]
+        return found
+
+    def _scheduler_name(self, info: model.ServicePortInfo) -> str:
+        return info.annotations.get(schedulers.SCHEDULER_ANNOTATION, self.default_scheduler)
+
+    def sync(self, snapshot: model.Snapshot) -> list[str]:
+        """Bring listeners and backends in line with the snapshot; the problems found (for logs and events)."""
+        problems: list[str] = []
+        wanted: dict[Address, tuple[model.ServicePortInfo, bool]] = {}
+        for info in snapshot.services.values():
+            if info.protocol not in ("TCP", "UDP"):
+                continue
+            for address, external in self._addresses(info):
+                wanted.setdefault(address, (info, external))
+        for address in [a for a in self.servers if a not in wanted]:
+            self._remove(self.servers.pop(address))
+        for address, (info, external) in wanted.items():
+            endpoints = model.usable(info, snapshot.endpoints.get(info.name, ()), self.node_name, external)
+            problem = self._update(address, info, external, endpoints)
+            if problem:
+                problems.append(problem)
+        return problems
+
+    def _update(self, address: Address, info: model.ServicePortInfo, external: bool,
+                endpoints: tuple[model.EndpointInfo, ...]) -> str | None:
+        state = self.servers.get(address)
+        name = self._scheduler_name(info)
+        if state is None or state.scheduler_name != name:
+            try:
+                scheduler = schedulers.make(name)
+            except ValueError as exc:
+                name, scheduler = self.default_scheduler, schedulers.make(self.default_scheduler)
+                log.warning("%s: %s; using %s", info.name, exc, name)
+            if state is not None:
+                state.scheduler_name, state.scheduler = name, scheduler
+            else:
+                state = self.servers[address] = ServerState(address, info, external, name, scheduler)
+        state.info = info
+        self._set_backends(state, endpoints)
+        if state.backends and state.listener is None:
+            return self._listen(state)
+        if not state.backends and state.listener is not None:
+            self._close_listener(state)
+        return None
+
+    def _set_backends(self, state: ServerState, endpoints: tuple[model.EndpointInfo, ...]) -> None:
+        weights = _weights(state.info)
+        fresh: dict[tuple[str, int], Backend] = {}
+        for ep in endpoints:
+            backend = state.backends.get((ep.ip, ep.port)) or Backend(ep.ip, ep.port)
+            backend.weight = weights.get(ep.ip, weights.get(ep.target, 1))
+            backend.node_name, backend.ready, backend.serving = ep.node_name, ep.ready, ep.serving
+            backend.terminating = ep.terminating
+            fresh[(ep.ip, ep.port)] = backend
+        for gone in set(state.backends) - set(fresh):
+            self.affinity.forget_backend(state.key, gone)
+            if isinstance(state.listener, UDPListener):
+                state.listener.drop_backend(gone)
+        state.backends = fresh
+
+    def _remove(self, state: ServerState) -> None:
+        self._close_listener(state)
+        self.affinity.forget_service(state.key)
+
+    # ---- listeners -------------------------------------------------------------------------------------------
+
+    def _listen(self, state: ServerState) -> str | None:
+        protocol, ip, port = state.address
+        family = socket.AF_INET6 if ipaddress.ip_address(ip).version == 6 else socket.AF_INET
+        try:
+            if protocol == "UDP":
+                state.listener = UDPListener(family, ip, port, lambda client: self._pick(state, client[0]),
+                                             self.udp_idle_timeout)
+                return None
+            sock = socket.socket(family, socket.SOCK_STREAM)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.setblocking(False)
+            sock.bind((ip, port))
+            sock.listen(4096)
+        except OSError as exc:
+            with contextlib.suppress(UnboundLocalError):
+                sock.close()
+            hint = " (not an address of this host)" if exc.errno == errno.EADDRNOTAVAIL else ""
+            return f"cannot listen on {state.key} for {state.info.name}: {exc.strerror}{hint}"
+        state.listener = sock
+        asyncio.get_running_loop().add_reader(sock.fileno(), self._accept, state, sock)
+        return None
+
+    def _close_listener(self, state: ServerState) -> None:
+        listener, state.listener = state.listener, None
+        if isinstance(listener, UDPListener):
+            listener.close()
+        elif listener is not None:
+            asyncio.get_running_loop().remove_reader(listener.fileno())
+            listener.close()
+
+    def _accept(self, state: ServerState, sock: socket.socket) -> None:
+        for _ in range(64):
+            try:
+                client, peer = sock.accept()
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as exc:
+                log.warning("accept on %s: %s", state.key, exc)
+                return
+            client.setblocking(False)
+            asyncio.get_running_loop().create_task(self._serve(state, client, peer[0]))
+
+    # ---- scheduling and connecting ---------------------------------------------------------------------------
+
+    def _pick(self, state: ServerState, client_ip: str, exclude: frozenset[tuple[str, int]] = frozenset()
+              ) -> Backend | None:
+        candidates = [b for b in state.backends.values() if b.key not in exclude]
+        timeout = state.info.affinity_timeout
+        now = time.monotonic()
+        if timeout:
+            sticky = self.affinity.lookup(state.key, client_ip, now)
+            chosen = next((b for b in candidates if b.key == sticky), None) if sticky else None
+            if chosen is not None:
+                self.affinity.touch(state.key, client_ip, chosen.key, now, timeout)
+                return chosen
+        chosen = state.scheduler.pick(candidates, client_ip, state.address[1])
+        if chosen is not None and timeout:
+            self.affinity.touch(state.key, client_ip, chosen.key, now, timeout)
+        return chosen
+
+    async def _serve(self, state: ServerState, client: socket.socket, client_ip: str) -> None:
+        tried: set[tuple[str, int]] = set()
+        service = str(state.info.name)
+        while True:
+            backend = self._pick(state, client_ip, frozenset(tried))
+            if backend is None:
+                self.on_connection(service, "refused")
+                _reset(client)
+                return
+            upstream = await self._connect(backend)
+            if upstream is not None:
+                break
+            tried.add(backend.key)
+            self.affinity.forget_backend(state.key, backend.key)
+        self.on_connection(service, "failover" if tried else "ok")
+        backend.active += 1
+
+        def half_closed() -> None:
+            backend.active -= 1
+            backend.inactive += 1
+
+        relay = Relay(client, upstream, half_closed)
+        self.relays.add(relay)
+        try:
+            await relay.closed.wait()
+        finally:
+            self.relays.discard(relay)
+            if relay._ended == 0:
+                backend.active -= 1
+            else:
+                backend.inactive -= 1
+
+    async def _connect(self, backend: Backend) -> socket.socket | None:
+        family = socket.AF_INET6 if ":" in backend.ip else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        sock.setblocking(False)
+        try:
+            await asyncio.wait_for(asyncio.get_running_loop().sock_connect(sock, (backend.ip, backend.port)),
+                                   self.connect_timeout)
+        except (OSError, TimeoutError) as exc:
+            log.info("backend %s:%d failed (%s); trying the next", backend.ip, backend.port, exc)
+            sock.close()
+            return None
+        return sock
+
+    # ---- views -----------------------------------------------------------------------------------------------
+
+    def status(self) -> list[VirtualServer]:
+        return [VirtualServer(s.address[0], s.address[1], s.address[2], s.scheduler_name, s.info.affinity_timeout,
+                              tuple(s.backends.values()), str(s.info.name))
+                for s in self.servers.values()]
+
+    def close(self) -> None:
+        for state in self.servers.values():
+            self._close_listener(state)
+        self.servers.clear()
+        for relay in list(self.relays):
+            relay.close()
+
+
+def _weights(info: model.ServicePortInfo) -> dict[str, int]:
+    raw = info.annotations.get(schedulers.WEIGHTS_ANNOTATION, "")
+    if not raw:
+        return {}
+    try:
+        return schedulers.weights_from_annotation(raw)
+    except ValueError as exc:
+        log.warning("%s: %s", info.name, exc)
+        return {}
+
+
+def _reset(sock: socket.socket) -> None:
+    with contextlib.suppress(OSError):
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+    sock.close()
