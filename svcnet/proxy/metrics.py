@@ -25,6 +25,7 @@ import enum
 import ipaddress
 import time
 from collections.abc import Callable, Iterable, Iterator
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4, generate_latest
@@ -89,6 +90,7 @@ class ProxyMetrics:
     CONTENT_TYPE = CONTENT_TYPE
 
     def __init__(self, clock: Callable[[], float] = time.time) -> None:
+        self._connection_children: dict[tuple[str, str], Any] = {}
         self._clock = clock
         self.registry = CollectorRegistry(auto_describe=True)
         self._define_sync_metrics()
@@ -205,8 +207,13 @@ class ProxyMetrics:
     # -- data path ---------------------------------------------------------------------------------------
 
     def connection(self, service: str, result: ConnectionResult | str) -> None:
-        """Count one proxied connection attempt for `service` (a `service_label`)."""
-        self._connections.labels(service=service, result=ConnectionResult(result).value).inc()
+        """Count one proxied connection attempt for `service` (a `service_label`). On the data path, so the
+        labelled child is looked up once per (service, result)."""
+        child = self._connection_children.get((service, result))
+        if child is None:
+            child = self._connections.labels(service=service, result=ConnectionResult(result).value)
+            self._connection_children[(service, result)] = child
+        child.inc()
 
     def observe_backends(self, servers: Iterable[VirtualServer]) -> None:
         """Set the backend connection gauges from `servers`, dropping label sets no longer present.

@@ -170,8 +170,10 @@ def test_no_failed_request_when_a_backend_dies_or_the_deployment_scales_down(ser
     ips = _serving_at(server, ns, 3, "127.97.97.98")
     failures: list[str] = []
     for i in range(2000):
-        if i == 500:
-            os.kill(_server_pid(ips[0]), 9)  # the process, not the pod: the endpoint is still listed
+        if i == 500:  # the process, not the pod: the endpoint stays listed, connections to it are refused
+            pid = _server_pid(ips[0])
+            os.kill(pid, 9)
+            wait_for(lambda pid=pid: not _alive(pid), 5, "the killed server gone")  # none in flight
         if i == 1200:
             server.kubectl("scale", "deploy/pc-deployment", "-n", ns, "--replicas=1")
         try:
@@ -179,6 +181,13 @@ def test_no_failed_request_when_a_backend_dies_or_the_deployment_scales_down(ser
         except OSError as exc:
             failures.append(f"request {i}: {exc!r}")
     assert failures == [], failures[:5]
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
+    except OSError:
+        return False
 
 
 def _serving_at(server: Server, ns: str, count: int, ip: str) -> list[str]:

@@ -4,8 +4,8 @@
   runtime seeds with the pod's IP, so a curl loop over a service shows which pod answered;
 - `kubia PORT`: luksa/kubia's answer, `You've hit <hostname>`;
 - `tcp-echo PORT`, `udp-echo PORT`: echo servers.
-Every server binds $POD_IP (the pod's own address), never 0.0.0.0; on SIGTERM it stops accepting, finishes
-the requests in progress and exits.
+Every server binds $POD_IP (the pod's own address), never 0.0.0.0; on SIGTERM it keeps serving for a
+second (lame duck), then stops accepting, finishes the requests in progress and exits.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import socket
 import socketserver
 import sys
 import threading
+import time
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -67,10 +68,18 @@ class _GracefulHTTP(ThreadingHTTPServer):
     block_on_close = True
 
 
+LAME_DUCK_SECONDS = float(os.environ.get("SVCNET_LAME_DUCK_SECONDS", "1"))
+
+
 def _serve(server: socketserver.BaseServer) -> None:
-    """Serve until SIGTERM, then stop accepting, finish the requests in progress and exit (a graceful stop, so
-    a pod leaving a Service drops no request it had already accepted)."""
-    signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=server.shutdown, daemon=True).start())
+    """Serve until SIGTERM; then keep serving for LAME_DUCK_SECONDS (while the endpoint's removal reaches every
+    proxy, as the preStop-sleep advice for Kubernetes apps goes), stop accepting, finish the requests in progress
+    and exit — so a pod leaving a Service drops no request."""
+    def stop_later() -> None:
+        time.sleep(LAME_DUCK_SECONDS)
+        server.shutdown()
+
+    signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=stop_later, daemon=True).start())
     try:
         server.serve_forever()
     finally:

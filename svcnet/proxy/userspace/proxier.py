@@ -16,6 +16,7 @@ import contextlib
 import errno
 import ipaddress
 import logging
+import os
 import socket
 import time
 from collections.abc import Callable
@@ -40,7 +41,9 @@ class ServerState:
     scheduler_name: str
     scheduler: schedulers.Scheduler
     backends: dict[tuple[str, int], Backend] = field(default_factory=dict)
+    candidates: list[Backend] = field(default_factory=list)  # backends' values, kept for the data path
     listener: socket.socket | UDPListener | None = None
+    label: str = ""  # the service port's name, for metrics
 
     @property
     def key(self) -> str:
@@ -129,6 +132,8 @@ class UserspaceProxier:
             if isinstance(state.listener, UDPListener):
                 state.listener.drop_backend(gone)
         state.backends = fresh
+        state.candidates = list(fresh.values())
+        state.label = str(state.info.name)
 
     def _remove(self, state: ServerState) -> None:
         self._close_listener(state)
@@ -167,22 +172,24 @@ class UserspaceProxier:
             listener.close()
 
     def _accept(self, state: ServerState, sock: socket.socket) -> None:
+        family = sock.family
         for _ in range(64):
             try:
-                client, peer = sock.accept()
+                fd, peer = sock._accept()  # type: ignore[attr-defined]  # socket.accept() minus its enum lookups
             except (BlockingIOError, InterruptedError):
                 return
             except OSError as exc:
                 log.warning("accept on %s: %s", state.key, exc)
                 return
+            client = socket.socket(family, socket.SOCK_STREAM, 0, fd)
             client.setblocking(False)
-            asyncio.get_running_loop().create_task(self._serve(state, client, peer[0]))
+            self._forward(state, client, peer[0], set())
 
-    # ---- scheduling and connecting ---------------------------------------------------------------------------
+    # ---- scheduling and connecting (callbacks on the event loop: no task per connection) ----------------------
 
-    def _pick(self, state: ServerState, client_ip: str, exclude: frozenset[tuple[str, int]] = frozenset()
-              ) -> Backend | None:
-        candidates = [b for b in state.backends.values() if b.key not in exclude]
+    def _pick(self, state: ServerState, client_ip: str, exclude: frozenset[tuple[str, int]] | set[tuple[str, int]]
+              = frozenset()) -> Backend | None:
+        candidates = [b for b in state.candidates if b.key not in exclude] if exclude else state.candidates
         timeout = state.info.affinity_timeout
         now = time.monotonic()
         if timeout:
@@ -196,50 +203,72 @@ class UserspaceProxier:
             self.affinity.touch(state.key, client_ip, chosen.key, now, timeout)
         return chosen
 
-    async def _serve(self, state: ServerState, client: socket.socket, client_ip: str) -> None:
-        tried: set[tuple[str, int]] = set()
-        service = str(state.info.name)
-        while True:
-            backend = self._pick(state, client_ip, frozenset(tried))
-            if backend is None:
-                self.on_connection(service, "refused")
-                _reset(client)
+    def _forward(self, state: ServerState, client: socket.socket, client_ip: str, tried: set[tuple[str, int]]
+                 ) -> None:
+        """Pick a backend not tried yet and connect to it; on failure try the next; with none left, reset."""
+        backend = self._pick(state, client_ip, tried)
+        if backend is None:
+            self.on_connection(state.label, "refused")
+            _reset(client)
+            return
+
+        def connected(upstream: socket.socket | None) -> None:
+            if upstream is None:
+                tried.add(backend.key)
+                self.affinity.forget_backend(state.key, backend.key)
+                self._forward(state, client, client_ip, tried)
+            else:
+                self.on_connection(state.label, "failover" if tried else "ok")
+                self._relay(client, upstream, backend)
+
+        self._connect(backend, connected)
+
+    def _connect(self, backend: Backend, done: Callable[[socket.socket | None], None]) -> None:
+        """A non-blocking connect with `connect_timeout`; `done(socket)` or `done(None)`."""
+        sock = socket.socket(socket.AF_INET6 if ":" in backend.ip else socket.AF_INET, socket.SOCK_STREAM)
+        sock.setblocking(False)
+        error = sock.connect_ex((backend.ip, backend.port))
+        if error == 0:
+            done(sock)
+            return
+        if error not in (errno.EINPROGRESS, errno.EAGAIN):
+            log.info("backend %s:%d: %s; trying the next", backend.ip, backend.port, os.strerror(error))
+            sock.close()
+            done(None)
+            return
+        loop = asyncio.get_running_loop()
+        fd = sock.fileno()
+
+        def finish(writable: bool) -> None:
+            loop.remove_writer(fd)
+            timers.pop().cancel()  # popping also unlinks the timer <-> callback cycle
+            error = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR) if writable else errno.ETIMEDOUT
+            if error == 0:
+                done(sock)
                 return
-            upstream = await self._connect(backend)
-            if upstream is not None:
-                break
-            tried.add(backend.key)
-            self.affinity.forget_backend(state.key, backend.key)
-        self.on_connection(service, "failover" if tried else "ok")
+            log.info("backend %s:%d: %s; trying the next", backend.ip, backend.port, os.strerror(error))
+            sock.close()
+            done(None)
+
+        loop.add_writer(fd, finish, True)
+        timers = [loop.call_later(self.connect_timeout, finish, False)]
+
+    def _relay(self, client: socket.socket, upstream: socket.socket, backend: Backend) -> None:
         backend.active += 1
 
         def half_closed() -> None:
             backend.active -= 1
             backend.inactive += 1
 
-        relay = Relay(client, upstream, half_closed)
-        self.relays.add(relay)
-        try:
-            await relay.closed.wait()
-        finally:
+        def closed(was_half_closed: bool) -> None:
             self.relays.discard(relay)
-            if relay._ended == 0:
-                backend.active -= 1
-            else:
+            if was_half_closed:
                 backend.inactive -= 1
+            else:
+                backend.active -= 1
 
-    async def _connect(self, backend: Backend) -> socket.socket | None:
-        family = socket.AF_INET6 if ":" in backend.ip else socket.AF_INET
-        sock = socket.socket(family, socket.SOCK_STREAM)
-        sock.setblocking(False)
-        try:
-            await asyncio.wait_for(asyncio.get_running_loop().sock_connect(sock, (backend.ip, backend.port)),
-                                   self.connect_timeout)
-        except (OSError, TimeoutError) as exc:
-            log.info("backend %s:%d failed (%s); trying the next", backend.ip, backend.port, exc)
-            sock.close()
-            return None
-        return sock
+        relay = Relay(client, upstream, half_closed, closed)
+        self.relays.add(relay)
 
     # ---- views -----------------------------------------------------------------------------------------------
 
