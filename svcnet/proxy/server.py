@@ -20,7 +20,7 @@ from aiohttp import web
 
 from svcnet.api import resources
 from svcnet.client import Client, Handlers, Informer, object_key
-from svcnet.proxy import health, metrics, model, show
+from svcnet.proxy import health, healthcheck, metrics, model, show
 from svcnet.proxy.runner import BoundedFrequencyRunner
 from svcnet.proxy.tracker import ChangeTracker
 from svcnet.proxy.userspace.proxier import UserspaceProxier
@@ -63,6 +63,7 @@ class ProxyServer:
                                         self.metrics.connection)
         self.services.add_handlers(self._handlers(self.service_changes))
         self.slices.add_handlers(self._handlers(self.slice_changes))
+        self.health_checks = healthcheck.HealthCheckServers()
         self.bound: dict[str, tuple[str, int]] = {}  # "metrics"/"healthz" -> the address actually bound
         self._queued_at: float | None = None
 
@@ -92,7 +93,9 @@ class ProxyServer:
         self.slice_changes.drain()
         self.metrics.sync_started()
         snapshot = model.build(self.services.items(), self.slices.items())
-        for problem in self.proxier.sync(snapshot):
+        problems = self.proxier.sync(snapshot)
+        problems += await self.health_checks.sync(healthcheck.local_counts(snapshot, self.config.node_name))
+        for problem in problems:
             log.warning("%s", problem)
         done = time.monotonic()
         self.metrics.sync_done(done - started, full, time.time())
@@ -102,6 +105,12 @@ class ProxyServer:
         self.metrics.pending(services=len(self.service_changes), endpoints=len(self.slice_changes))
         self.metrics.observe_backends(self.proxier.status())
         self.health.synced(time.time())
+
+    async def _expire_affinity(self) -> None:
+        """ClientIP entries are checked on use; this drops the ones of clients that never came back."""
+        while True:
+            await asyncio.sleep(60)
+            self.proxier.affinity.expire(time.monotonic())
 
     async def _node_ips(self) -> tuple[str, ...]:
         if self.config.node_ips:
@@ -143,11 +152,12 @@ class ProxyServer:
         try:
             await asyncio.gather(self.services.synced.wait(), self.slices.synced.wait())
             self.runner.request(full=True)
-            await asyncio.gather(self.runner.run(), *tasks)
+            await asyncio.gather(self.runner.run(), self._expire_affinity(), *tasks)
         finally:
             for task in tasks:
                 task.cancel()
             self.proxier.close()
+            await self.health_checks.close()
             for runner in runners:
                 if runner is not None:
                     await runner.cleanup()

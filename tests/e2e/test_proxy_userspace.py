@@ -227,3 +227,46 @@ def test_udp_service(server: Server, proxy: str, ns: str, tmp_path: Path) -> Non
 
     wait_for(lambda: _pod_ips(server, ns), 20, "echo pod ready")
     assert wait_for(echoed, 15, "a UDP echo through the ClusterIP")
+
+
+LOCAL_LB = """
+apiVersion: v1
+kind: Pod
+metadata: {name: local-web, labels: {app: local-web}}
+spec:
+  containers:
+  - {name: web, image: nginx, ports: [{containerPort: 80}]}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: local-web}
+spec:
+  type: LoadBalancer
+  externalTrafficPolicy: Local
+  selector: {app: local-web}
+  ports: [{port: 80}]
+"""
+
+
+def test_health_check_node_port_reports_local_endpoints(server: Server, proxy: str, ns: str,
+                                                          tmp_path: Path) -> None:
+    server.kubectl("apply", "-n", ns, "-f", str(write(tmp_path, "local.yaml", LOCAL_LB)))
+    port = json.loads(server.kubectl("get", "svc", "local-web", "-n", ns, "-o", "json").stdout)["spec"][
+        "healthCheckNodePort"]
+
+    def check() -> tuple[int, dict[str, Any]] | None:
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+        try:
+            connection.request("GET", "/healthz")
+            response = connection.getresponse()
+            return response.status, json.loads(response.read())
+        except OSError:
+            return None
+        finally:
+            connection.close()
+
+    status = wait_for(lambda: (r := check()) and r[0] == 200 and r, 20, "200 with a local endpoint")
+    assert status[1] == {"service": {"namespace": ns, "name": "local-web"}, "localEndpoints": 1,
+                         "serviceProxyHealthy": True}
+    server.kubectl("delete", "pod", "local-web", "-n", ns)
+    assert wait_for(lambda: (r := check()) and r[0] == 503 and r, 10, "503 without one")[1]["localEndpoints"] == 0
