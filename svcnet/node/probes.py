@@ -19,8 +19,8 @@ from typing import Any
 
 import aiohttp
 
+from svcnet import netns as _netns
 from svcnet.node import podspec
-from svcnet.node.runtime import netns as _netns
 
 Obj = dict[str, Any]
 Runner = Callable[[list[str], float], Awaitable[tuple[int, bytes]]]

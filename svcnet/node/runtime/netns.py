@@ -11,57 +11,14 @@ replaces it; removing a pod deletes its namespace, which deletes its veth pair.
 
 from __future__ import annotations
 
-import asyncio
-import ctypes
 import ipaddress
 import os
-import socket
-from collections.abc import Callable
 from pathlib import Path
-from typing import TypeVar
 
+from svcnet.netns import NETNS_DIR, in_netns, ip
 from svcnet.node.runtime.process import ProcessRuntime, Sandbox
-from svcnet.tools import which
 
 BRIDGE = "svcnet0"
-NETNS_DIR = Path("/run/netns")
-_CLONE_NEWNET = 0x40000000
-_libc = ctypes.CDLL(None, use_errno=True)
-T = TypeVar("T")
-
-
-async def ip(*args: str, check: bool = True) -> str:
-    proc = await asyncio.create_subprocess_exec(which("ip"), *args, stdout=asyncio.subprocess.PIPE,
-                                                stderr=asyncio.subprocess.PIPE)
-    out, err = await proc.communicate()
-    if check and proc.returncode != 0:
-        raise OSError(f"ip {' '.join(args)}: {err.decode(errors='replace').strip()}")
-    return out.decode()
-
-
-def _setns(fd: int) -> None:
-    if _libc.setns(fd, _CLONE_NEWNET) != 0:
-        err = ctypes.get_errno()
-        raise OSError(err, f"setns: {os.strerror(err)}")
-
-
-def call_in_netns(netns: str, fn: Callable[[], T]) -> T:
-    """Run `fn` on this thread inside network namespace `netns` (sockets it creates stay there), then return."""
-    original = os.open("/proc/thread-self/ns/net", os.O_RDONLY)
-    target = os.open(NETNS_DIR / netns, os.O_RDONLY)
-    try:
-        _setns(target)
-        try:
-            return fn()
-        finally:
-            _setns(original)
-    finally:
-        os.close(target)
-        os.close(original)
-
-
-async def in_netns(netns: str, fn: Callable[[], T]) -> T:
-    return await asyncio.to_thread(call_in_netns, netns, fn)
 
 
 def _enable_forwarding() -> None:
@@ -148,8 +105,3 @@ class NetnsRuntime(ProcessRuntime):
     async def remove_node_netns(self) -> None:
         """On a clean shutdown: the node namespace (with its bridge) goes too, if this agent created it."""
         await self._remove_netns(self.node_netns)
-
-
-def connect_in(netns: str, host: str, port: int, timeout: float) -> socket.socket:
-    """A TCP socket connected from inside `netns` (raises OSError/TimeoutError on failure)."""
-    return call_in_netns(netns, lambda: socket.create_connection((host, port), timeout=timeout))
