@@ -92,6 +92,8 @@ def build_parser() -> argparse.ArgumentParser:
     proxy.add_argument("--min-sync-period", type=float, default=0.0)
     proxy.add_argument("--sync-period", type=float, default=30.0)
     proxy.add_argument("--connect-timeout", type=float, default=1.0, help="seconds before trying the next backend")
+    proxy.add_argument("--netns", default="", help="root: proxy the node whose network namespace this is "
+                       "(listeners there, iptables REDIRECT from the service addresses)")
     proxy.add_argument("-o", "--output", choices=("table", "json"), default="table", help="show: output format")
     return parser
 
@@ -146,7 +148,8 @@ async def _run_proxy(args: argparse.Namespace) -> int:
                          node_ips=tuple(ip for ip in args.node_ip.split(",") if ip), mode=args.mode,
                          scheduler=args.scheduler, min_sync_period=args.min_sync_period,
                          sync_period=args.sync_period, connect_timeout=args.connect_timeout,
-                         metrics_address=args.metrics_bind_address, healthz_address=args.healthz_bind_address)
+                         metrics_address=args.metrics_bind_address, healthz_address=args.healthz_bind_address,
+                         netns=args.netns)
     client = Client(load_kubeconfig(args.kubeconfig), field_manager="svcnet-proxy")
     server = ProxyServer(client, config)
     print(f"svcnet proxy ({config.mode}) on {config.node_name}: watching {client.config.server}", flush=True)

@@ -20,9 +20,11 @@ from aiohttp import web
 
 from svcnet.api import resources
 from svcnet.client import Client, Handlers, Informer, object_key
+from svcnet.netns import Entered
 from svcnet.proxy import health, healthcheck, metrics, model, show
 from svcnet.proxy.runner import BoundedFrequencyRunner
 from svcnet.proxy.tracker import ChangeTracker
+from svcnet.proxy.userspace.portals import Portals
 from svcnet.proxy.userspace.proxier import UserspaceProxier
 
 log = logging.getLogger(__name__)
@@ -45,6 +47,7 @@ class ProxyConfig:
     udp_idle_timeout: float = 10.0
     metrics_address: tuple[str, int] | None = ("127.0.0.1", 10249)
     healthz_address: tuple[str, int] | None = ("0.0.0.0", 10256)  # noqa: S104 — kube-proxy's default
+    netns: str = ""  # root: proxy a node's network namespace (listeners there, REDIRECT portals)
 
 
 class ProxyServer:
@@ -58,9 +61,11 @@ class ProxyServer:
         self.service_changes = ChangeTracker()
         self.slice_changes = ChangeTracker()
         self.runner = BoundedFrequencyRunner(self._sync, config.min_sync_period, config.sync_period)
+        self.entered = Entered(config.netns) if config.netns else None
+        self.portals = Portals(config.netns) if config.netns else None
         self.proxier = UserspaceProxier(config.node_name, config.node_ips or ("127.0.0.1",), config.scheduler,
                                         config.connect_timeout, config.udp_idle_timeout,
-                                        self.metrics.connection)
+                                        self.metrics.connection, self.entered)
         self.services.add_handlers(self._handlers(self.service_changes))
         self.slices.add_handlers(self._handlers(self.slice_changes))
         self.health_checks = healthcheck.HealthCheckServers()
@@ -94,6 +99,8 @@ class ProxyServer:
         self.metrics.sync_started()
         snapshot = model.build(self.services.items(), self.slices.items())
         problems = self.proxier.sync(snapshot)
+        if self.portals is not None:
+            await self.portals.apply(self.proxier.portals())
         problems += await self.health_checks.sync(healthcheck.local_counts(snapshot, self.config.node_name))
         for problem in problems:
             log.warning("%s", problem)
@@ -157,6 +164,10 @@ class ProxyServer:
             for task in tasks:
                 task.cancel()
             self.proxier.close()
+            if self.portals is not None:
+                await self.portals.clear()
+            if self.entered is not None:
+                self.entered.close()
             await self.health_checks.close()
             for runner in runners:
                 if runner is not None:

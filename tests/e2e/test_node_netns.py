@@ -4,6 +4,7 @@ namespaces this test's agent creates — no address or route is added to the mac
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 import shutil
@@ -95,3 +96,64 @@ def test_pods_get_their_own_namespaces_and_reach_each_other(server: Server, node
     rules = subprocess.run(["ip", "netns", "exec", NODE_NETNS, "iptables-save", "-t", "nat"], capture_output=True,
                            text=True).stdout
     assert "--to-destination" not in rules, "the hostPort rules go with the pods"
+
+
+@pytest.fixture(scope="module")
+def proxy(server: Server, node: Node, tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """`svcnet proxy --netns`: listeners inside the node namespace, REDIRECT portals for the service addresses."""
+    from tests.e2e.conftest import SVCNET, killpg
+
+    def free() -> int:
+        import socket
+
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            return int(s.getsockname()[1])
+
+    log = tmp_path_factory.mktemp("proxy") / "proxy.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen([str(SVCNET), "proxy", "--netns", NODE_NETNS, "--hostname-override", NODE,
+                                 "--metrics-bind-address", f"127.0.0.1:{free()}",
+                                 "--healthz-bind-address", f"127.0.0.1:{free()}"], stdout=out,
+                                stderr=subprocess.STDOUT, env={**os.environ, "KUBECONFIG": str(server.kubeconfig)},
+                                start_new_session=True)
+    try:
+        yield
+    finally:
+        killpg(proc)
+    rules = subprocess.run(["ip", "netns", "exec", NODE_NETNS, "iptables-save", "-t", "nat"], capture_output=True,
+                           text=True).stdout
+    assert "SVCNET-PORTALS" not in rules, "the proxy removes its portals when it stops"
+
+
+SERVICE = PODS.replace("name: web", "name: web2").replace("app: web", "app: web2").replace(
+    "        ports: [{containerPort: 80, hostPort: 8080}]\n", "") + """---
+apiVersion: v1
+kind: Service
+metadata: {name: web2}
+spec:
+  type: NodePort
+  selector: {app: web2}
+  ports: [{port: 80}]
+"""
+
+
+def test_userspace_proxy_in_the_node_namespace(server: Server, node: Node, proxy: None, ns: str,
+                                               tmp_path: Path) -> None:
+    server.kubectl("apply", "-n", ns, "-f", str(write(tmp_path, "web2.yaml", SERVICE)))
+    pods = wait_for(lambda: _ready_pods(server, ns), 30, "2 ready pods")
+    ips = sorted(p["status"]["podIP"] for p in pods)
+    svc = json.loads(server.kubectl("get", "svc", "web2", "-n", ns, "-o", "json").stdout)["spec"]
+    cluster_ip, node_port = svc["clusterIP"], svc["ports"][0]["nodePort"]
+    assert ipaddress.ip_address(cluster_ip) in ipaddress.ip_network("10.96.0.0/12"), cluster_ip
+    client = pods[0]["metadata"]["name"]
+
+    def curl(url: str) -> str:
+        return server.kubectl("exec", client, "-n", ns, "--", "curl", "-s", "-m", "2", url, check=False).stdout.strip()
+
+    wait_for(lambda: curl(f"http://{cluster_ip}/") in ips, 15, "the ClusterIP answers from a pod")
+    answers = [curl(f"http://{cluster_ip}/") for _ in range(4)]
+    assert sorted(answers) == sorted(ips * 2), answers
+    assert curl(f"http://10.244.1.1:{node_port}/") in ips, "the NodePort on the node's address"
+    server.kubectl("delete", "svc", "web2", "-n", ns)
+    wait_for(lambda: curl(f"http://{cluster_ip}/") == "", 10, "the ClusterIP stops answering")

@@ -22,9 +22,11 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from svcnet.netns import Entered
 from svcnet.proxy import affinity as affinity_mod
 from svcnet.proxy import model, schedulers
 from svcnet.proxy.backends import Backend, VirtualServer
+from svcnet.proxy.userspace.portals import ANY_LOCAL, Portal
 from svcnet.proxy.userspace.relay import Relay
 from svcnet.proxy.userspace.udp import UDPListener
 
@@ -44,6 +46,7 @@ class ServerState:
     candidates: list[Backend] = field(default_factory=list)  # backends' values, kept for the data path
     listener: socket.socket | UDPListener | None = None
     label: str = ""  # the service port's name, for metrics
+    portal: Portal | None = None  # netns mode: the REDIRECT to the listener
 
     @property
     def key(self) -> str:
@@ -54,8 +57,10 @@ class ServerState:
 class UserspaceProxier:
     def __init__(self, node_name: str, node_ips: tuple[str, ...], default_scheduler: str = schedulers.DEFAULT,
                  connect_timeout: float = 1.0, udp_idle_timeout: float = 10.0,
-                 on_connection: Callable[[str, str], None] = lambda service, result: None) -> None:
+                 on_connection: Callable[[str, str], None] = lambda service, result: None,
+                 netns: Entered | None = None) -> None:
         self.node_name = node_name
+        self.netns = netns  # in a node namespace: listeners there, reached through REDIRECT portals
         self.node_ips = node_ips
         self.default_scheduler = default_scheduler
         self.connect_timeout = connect_timeout
@@ -71,7 +76,8 @@ class UserspaceProxier:
         proto = info.protocol
         found = [((proto, ip, info.port), False) for ip in info.cluster_ips]
         if info.node_port:
-            found += [((proto, ip, info.node_port), True) for ip in self.node_ips]
+            node_ips = (ANY_LOCAL,) if self.netns is not None else self.node_ips
+            found += [((proto, ip, info.node_port), True) for ip in node_ips]
         found += [((proto, ip, info.port), True) for ip in (*info.external_ips, *info.load_balancer_ips)]
         return found
 
@@ -141,18 +147,28 @@ class UserspaceProxier:
 
     # ---- listeners -------------------------------------------------------------------------------------------
 
+    def _socket(self, family: int, kind: int) -> socket.socket:
+        return self.netns.socket(family, kind) if self.netns is not None else socket.socket(family, kind)
+
     def _listen(self, state: ServerState) -> str | None:
         protocol, ip, port = state.address
-        family = socket.AF_INET6 if ipaddress.ip_address(ip).version == 6 else socket.AF_INET
+        bind_ip, bind_port = ip, port
+        if self.netns is not None:  # listen on a free port of the node; a portal redirects the service address
+            if ip != ANY_LOCAL and ipaddress.ip_address(ip).version == 6:
+                return f"{state.key}: IPv6 service addresses are not proxied in a node namespace yet"
+            bind_ip, bind_port = "0.0.0.0", 0  # noqa: S104 — inside the node's own namespace
+        family = socket.AF_INET6 if ":" in bind_ip else socket.AF_INET
         try:
             if protocol == "UDP":
-                state.listener = UDPListener(family, ip, port, lambda client: self._pick(state, client[0]),
-                                             self.udp_idle_timeout)
+                listener = UDPListener(family, bind_ip, bind_port, lambda client: self._pick(state, client[0]),
+                                       self.udp_idle_timeout, self._socket)
+                state.listener = listener
+                self._add_portal(state, listener.sock)
                 return None
-            sock = socket.socket(family, socket.SOCK_STREAM)
+            sock = self._socket(family, socket.SOCK_STREAM)
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             sock.setblocking(False)
-            sock.bind((ip, port))
+            sock.bind((bind_ip, bind_port))
             sock.listen(4096)
         except OSError as exc:
             with contextlib.suppress(UnboundLocalError):
@@ -160,11 +176,20 @@ class UserspaceProxier:
             hint = " (not an address of this host)" if exc.errno == errno.EADDRNOTAVAIL else ""
             return f"cannot listen on {state.key} for {state.info.name}: {exc.strerror}{hint}"
         state.listener = sock
+        self._add_portal(state, sock)
         asyncio.get_running_loop().add_reader(sock.fileno(), self._accept, state, sock)
         return None
 
+    def _add_portal(self, state: ServerState, sock: socket.socket) -> None:
+        if self.netns is not None:
+            protocol, ip, port = state.address
+            state.portal = Portal(protocol, ip, port, sock.getsockname()[1], str(state.info.name))
+
+    def portals(self) -> list[Portal]:
+        return [s.portal for s in self.servers.values() if s.portal is not None]
+
     def _close_listener(self, state: ServerState) -> None:
-        listener, state.listener = state.listener, None
+        listener, state.listener, state.portal = state.listener, None, None
         if isinstance(listener, UDPListener):
             listener.close()
         elif listener is not None:
@@ -225,7 +250,7 @@ class UserspaceProxier:
 
     def _connect(self, backend: Backend, done: Callable[[socket.socket | None], None]) -> None:
         """A non-blocking connect with `connect_timeout`; `done(socket)` or `done(None)`."""
-        sock = socket.socket(socket.AF_INET6 if ":" in backend.ip else socket.AF_INET, socket.SOCK_STREAM)
+        sock = self._socket(socket.AF_INET6 if ":" in backend.ip else socket.AF_INET, socket.SOCK_STREAM)
         sock.setblocking(False)
         error = sock.connect_ex((backend.ip, backend.port))
         if error == 0:

@@ -30,12 +30,13 @@ class _Flow:
 
 class UDPListener:
     def __init__(self, family: int, ip: str, port: int, pick: Callable[[tuple[str, int]], Backend | None],
-                 idle_timeout: float) -> None:
+                 idle_timeout: float, make_socket: Callable[[int, int], socket.socket] = socket.socket) -> None:
         self.loop = asyncio.get_running_loop()
         self.pick = pick
         self.idle_timeout = idle_timeout
         self.family = family
-        self.sock = socket.socket(family, socket.SOCK_DGRAM)
+        self.make_socket = make_socket  # sockets made in the proxy's namespace (a node's, in netns mode)
+        self.sock = make_socket(family, socket.SOCK_DGRAM)
         try:
             self.sock.setblocking(False)
             self.sock.bind((ip, port))
@@ -67,7 +68,7 @@ class UDPListener:
         backend = self.pick(client)
         if backend is None:
             return None
-        sock = socket.socket(self.family, socket.SOCK_DGRAM)
+        sock = self.make_socket(self.family, socket.SOCK_DGRAM)
         sock.setblocking(False)
         try:
             sock.connect((backend.ip, backend.port))
