@@ -10,7 +10,6 @@ when a queued change has waited longer than the health timeout.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from dataclasses import dataclass
@@ -66,6 +65,9 @@ class ProxyServer:
         self.proxier = UserspaceProxier(config.node_name, config.node_ips or ("127.0.0.1",), config.scheduler,
                                         config.connect_timeout, config.udp_idle_timeout,
                                         self.metrics.connection, self.entered)
+        self.nodes = Informer(client, NODES, field_selector=f"metadata.name={config.node_name}")
+        self.nodes.add_handlers(Handlers(on_add=self._node_changed, on_update=lambda old, new: self._node_changed(new),
+                                         on_delete=lambda node: self.health.set_node_eligible(False)))
         self.services.add_handlers(self._handlers(self.service_changes))
         self.slices.add_handlers(self._handlers(self.slice_changes))
         self.health_checks = healthcheck.HealthCheckServers()
@@ -119,16 +121,14 @@ class ProxyServer:
             await asyncio.sleep(60)
             self.proxier.affinity.expire(time.monotonic())
 
-    async def _node_ips(self) -> tuple[str, ...]:
-        if self.config.node_ips:
-            return self.config.node_ips
-        with contextlib.suppress(Exception):
-            node = await self.client.get(NODES, None, self.config.node_name)
-            ips = tuple(a["address"] for a in node.get("status", {}).get("addresses") or []
-                        if a.get("type") in ("InternalIP", "ExternalIP"))
-            if ips:
-                return ips
-        return ("127.0.0.1",)
+    def _node_changed(self, node: Obj) -> None:
+        """Our own Node: whether /healthz may call it eligible, and its addresses for NodePorts."""
+        self.health.set_node_eligible(health.is_node_eligible(node))
+        ips = tuple(a["address"] for a in node.get("status", {}).get("addresses") or []
+                    if a.get("type") in ("InternalIP", "ExternalIP"))
+        if not self.config.node_ips and ips and ips != self.proxier.node_ips:
+            self.proxier.node_ips = ips
+            self.runner.request(full=True)
 
     async def _serve(self, name: str, app: web.Application, address: tuple[str, int] | None) -> web.AppRunner | None:
         if address is None:
@@ -151,11 +151,10 @@ class ProxyServer:
         return app
 
     async def run(self) -> None:
-        self.proxier.node_ips = await self._node_ips()
         runners = [await self._serve("metrics", self._metrics_app(), self.config.metrics_address),
                    await self._serve("healthz", health.make_health_app(self.health, self.metrics, time.time),
                                      self.config.healthz_address)]
-        tasks = [asyncio.create_task(i.run()) for i in (self.services, self.slices)]
+        tasks = [asyncio.create_task(i.run()) for i in (self.services, self.slices, self.nodes)]
         try:
             await asyncio.gather(self.services.synced.wait(), self.slices.synced.wait())
             self.runner.request(full=True)
