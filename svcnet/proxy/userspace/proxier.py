@@ -17,6 +17,7 @@ import errno
 import ipaddress
 import logging
 import os
+import select
 import socket
 import time
 from collections.abc import Callable
@@ -261,8 +262,17 @@ class UserspaceProxier:
             sock.close()
             done(None)
             return
-        loop = asyncio.get_running_loop()
         fd = sock.fileno()
+        if _writable_now(fd):  # on loopback the handshake is usually over before connect() returns
+            error = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+            if error == 0:
+                done(sock)
+                return
+            log.info("backend %s:%d: %s; trying the next", backend.ip, backend.port, os.strerror(error))
+            sock.close()
+            done(None)
+            return
+        loop = asyncio.get_running_loop()
 
         def finish(writable: bool) -> None:
             loop.remove_writer(fd)
@@ -319,6 +329,12 @@ def _weights(info: model.ServicePortInfo) -> dict[str, int]:
     except ValueError as exc:
         log.warning("%s: %s", info.name, exc)
         return {}
+
+
+def _writable_now(fd: int) -> bool:
+    poller = select.poll()
+    poller.register(fd, select.POLLOUT)
+    return bool(poller.poll(0))
 
 
 def _reset(sock: socket.socket) -> None:
