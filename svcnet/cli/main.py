@@ -95,6 +95,16 @@ def build_parser() -> argparse.ArgumentParser:
     proxy.add_argument("--netns", default="", help="root: proxy the node whose network namespace this is "
                        "(listeners there, iptables REDIRECT from the service addresses)")
     proxy.add_argument("-o", "--output", choices=("table", "json"), default="table", help="show: output format")
+    dns = sub.add_parser("dns", help="run the cluster DNS server")
+    dns.add_argument("--kubeconfig", default=None, help="default: $KUBECONFIG, then ~/.kube/config")
+    dns.add_argument("--listen", type=_host_port, default=("127.96.0.10", 53), help="UDP and TCP address")
+    dns.add_argument("--domain", default="cluster.local")
+    dns.add_argument("--ttl", type=int, default=5)
+    dns.add_argument("--upstream", action="append", default=None,
+                     help="HOST[:PORT] for names outside the cluster (repeatable; default: /etc/resolv.conf's "
+                     "nameservers; 'none' refuses them)")
+    dns.add_argument("--metrics-bind-address", type=_host_port, default=("127.0.0.1", 9153))
+    dns.add_argument("--health-bind-address", type=_host_port, default=("127.0.0.1", 8080))
     return parser
 
 
@@ -179,6 +189,26 @@ async def _proxy_show(args: argparse.Namespace) -> int:
     return 0
 
 
+async def _run_dns(args: argparse.Namespace) -> int:
+    from svcnet.client import Client, load_kubeconfig
+    from svcnet.dns.forward import parse_upstream, upstreams_from_resolv_conf
+    from svcnet.dns.server import DNSConfig, DNSServer
+
+    if args.upstream is None:
+        upstreams = upstreams_from_resolv_conf()
+    else:
+        upstreams = [parse_upstream(u) for u in args.upstream if u != "none"]
+    config = DNSConfig(listen=args.listen, domain=args.domain.strip("."), ttl=args.ttl, upstreams=tuple(upstreams),
+                       metrics_address=args.metrics_bind_address, health_address=args.health_bind_address)
+    client = Client(load_kubeconfig(args.kubeconfig), field_manager="svcnet-dns")
+    server = DNSServer(client, config)
+    print(f"svcnet dns: {config.domain} on {config.listen[0]}:{config.listen[1]}, watching {client.config.server}",
+          flush=True)
+    await _until_signalled(asyncio.ensure_future(server.run()))
+    await client.close()
+    return 0
+
+
 async def _run_node(args: argparse.Namespace) -> int:
     from svcnet.client import Client, load_kubeconfig
     from svcnet.node.agent import NodeAgent, NodeConfig
@@ -207,6 +237,8 @@ async def _run(args: argparse.Namespace) -> int:
         return await _run_controllers(args)
     if args.command == "node":
         return await _run_node(args)
+    if args.command == "dns":
+        return await _run_dns(args)
     if args.command == "proxy":
         return await (_proxy_show(args) if args.action == "show" else _run_proxy(args))
     server = APIServer(_config(args))
