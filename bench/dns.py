@@ -124,10 +124,21 @@ def qps_of(output: str) -> float:
 
 
 def p99_ms(output: str) -> tuple[float, float, int]:
-    latencies = sorted(float(line.split()[-1]) for line in output.splitlines() if line.startswith("> "))
+    latencies: list[float] = []
+    lost = 0
+    for line in output.splitlines():
+        if not line.startswith("> "):
+            continue
+        try:
+            latencies.append(float(line.split()[-1]))
+        except ValueError:  # "> T/O name A": a timeout, no latency
+            lost += 1
+            continue
+        if not line.startswith("> NOERROR"):
+            lost += 1
+    latencies.sort()
     if not latencies:
         raise RuntimeError("dnsperf -v printed no latencies")
-    lost = len(re.findall(r"^> (?!NOERROR)", output, re.M))
     return latencies[len(latencies) // 2] * 1000, latencies[int(len(latencies) * 0.99)] * 1000, lost
 
 
@@ -201,7 +212,7 @@ async def main() -> int:
                 rebuild = metric(metrics_port, "svcnet_dns_zone_build_seconds") * 1000
         finally:
             procs.stop()
-    print(f"{'server':8} {'QPS':>9} {'p50 ms':>8} {'p99 ms':>8} {'not NOERROR':>12}  (latency at {half:.0f} QPS)")
+    print(f"{'server':8} {'QPS':>9} {'p50 ms':>8} {'p99 ms':>8} {'lost/error':>12}  (latency at {half:.0f} QPS)")
     for name in ("unbound", "svcnet"):
         p50, p99, lost = latency[name]
         print(f"{name:8} {results[name]:9.0f} {p50:8.3f} {p99:8.3f} {lost:12d}")

@@ -280,3 +280,24 @@ def test_health_ready_and_metrics(dns: dict[str, int]) -> None:
     metrics = _http(dns["metrics"], "/metrics")
     assert 'coredns_dns_requests_total{type="A"}' in metrics and "coredns_dns_request_duration_seconds_bucket" in metrics
     assert 'coredns_dns_responses_total{rcode="NXDOMAIN"}' in metrics and "coredns_cache_hits_total" in metrics
+
+
+def test_endpoint_hostnames_and_their_reverse_names(server: Server, dns: dict[str, int], seed: list[str],
+                                                     tmp_path: Path) -> None:
+    """A pod with hostname + subdomain behind a headless service gets `hostname.svc.ns.svc.<domain>` (the
+    StatefulSet pattern), and its IP's PTR names it."""
+    manifest = f"""
+apiVersion: v1
+kind: Pod
+metadata: {{name: web-0, namespace: {NS}, labels: {{app: nginx-pod}}}}
+spec:
+  hostname: web-0
+  subdomain: service-headliness
+  containers:
+  - {{name: nginx, image: nginx, ports: [{{name: http, containerPort: 80}}]}}
+"""
+    server.kubectl("apply", "-f", str(write(tmp_path, "web-0.yaml", manifest)))
+    name = f"web-0.service-headliness.{NS}.svc.cluster.local"
+    ip = wait_for(lambda: short(dns, name), 30, "the endpoint's hostname")[0]
+    assert name + "." in short(dns, "-x", ip)  # (CoreDNS lists every service endpoint with that IP)
+    server.kubectl("delete", "pod", "web-0", "-n", NS)
