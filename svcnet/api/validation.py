@@ -1494,7 +1494,23 @@ _VALIDATORS: dict[str, Callable[[Obj, _Context], Causes]] = {
     "ControllerRevision": _validate_controller_revision,
 }
 
+def _validate_node_update(new: Obj, old: Obj, ctx: _Context) -> Causes:
+    """kube's ValidateNodeUpdate: a podCIDR once set never changes (pod addresses on the node depend on it)."""
+    def cidrs(node: Obj) -> list[Any]:
+        spec = node.get("spec") if isinstance(node, dict) else None
+        if not isinstance(spec, dict):
+            return []
+        listed = spec.get("podCIDRs")
+        return list(listed) if isinstance(listed, list) and listed else ([spec["podCIDR"]] if spec.get("podCIDR")
+                                                                          else [])
+    before, after = cidrs(old), cidrs(new)
+    if before and after != before:
+        return [errors.forbidden("spec.podCIDRs", 'node updates may not change podCIDR except from "" to valid')]
+    return []
+
+
 _UPDATE_VALIDATORS: dict[str, Callable[[Obj, Obj, _Context], Causes]] = {
+    "Node": _validate_node_update,
     "Service": _validate_service_update,
     "Pod": _validate_pod_update,
     "Deployment": _validate_selector_immutable,

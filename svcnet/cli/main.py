@@ -55,6 +55,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_apiserver_flags(api, "10.96.0.0/12")
     up = sub.add_parser("up", help="run a whole cluster on this machine")
     _add_apiserver_flags(up, "127.96.0.0/12")
+    up.add_argument("--node-name", default=socket.gethostname())
+    status = sub.add_parser("status", help="the health of each component of a running `svcnet up`")
+    status.add_argument("--data-dir", type=Path, default=default_data_dir())
     cm = sub.add_parser("controller-manager", help="run the controllers against an API server")
     cm.add_argument("--kubeconfig", default=None, help="default: $KUBECONFIG, then ~/.kube/config")
     cm.add_argument("--workers", type=int, default=2)
@@ -209,6 +212,47 @@ async def _run_dns(args: argparse.Namespace) -> int:
     return 0
 
 
+async def _run_up(args: argparse.Namespace) -> int:
+    from svcnet.cluster.up import DNS_SERVICE_IP, LB_POOL, POD_CIDR, Up, UpConfig
+
+    args.data_dir.mkdir(parents=True, exist_ok=True)
+    up = Up(UpConfig(api=_config(args), node_name=args.node_name), say=lambda line: print(line, flush=True))
+    print(f"svcnet up: starting in {args.data_dir}", flush=True)
+    stop = asyncio.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        asyncio.get_running_loop().add_signal_handler(sig, stop.set)
+    try:
+        await up.start()
+        print(f"\nexport KUBECONFIG={up.api.kubeconfig_path}", flush=True)
+        print(f"cluster DNS {DNS_SERVICE_IP} (try: dig @{DNS_SERVICE_IP} kubernetes.default.svc.cluster.local)\n"
+              f"services {args.service_cluster_ip_range}, pods {POD_CIDR}, LoadBalancer {LB_POOL}, node ports "
+              f"{args.service_node_port_range[0]}-{args.service_node_port_range[1]} on 127.0.0.1", flush=True)
+        waiting = asyncio.ensure_future(up.wait())
+        await asyncio.wait([waiting, asyncio.create_task(stop.wait())], return_when=asyncio.FIRST_COMPLETED)
+        if waiting.done():
+            waiting.result()
+        waiting.cancel()
+    except (RuntimeError, TimeoutError) as exc:
+        print(f"svcnet up: {exc}", file=sys.stderr)
+        await up.stop()
+        return 1
+    print("svcnet up: shutting down", flush=True)
+    await up.stop()
+    return 0
+
+
+async def _status(args: argparse.Namespace) -> int:
+    from svcnet.cluster.up import status
+
+    rows = await status(args.data_dir)
+    if not rows:
+        print(f"svcnet status: no running `svcnet up` in {args.data_dir}", file=sys.stderr)
+        return 1
+    for name, healthy, where in rows:
+        print(f"{name:<20} {'ok' if healthy else 'NOT OK':<7} {where}")
+    return 0 if all(healthy for _, healthy, _ in rows) else 1
+
+
 async def _run_node(args: argparse.Namespace) -> int:
     from svcnet.client import Client, load_kubeconfig
     from svcnet.node.agent import NodeAgent, NodeConfig
@@ -241,6 +285,10 @@ async def _run(args: argparse.Namespace) -> int:
         return await _run_dns(args)
     if args.command == "proxy":
         return await (_proxy_show(args) if args.action == "show" else _run_proxy(args))
+    if args.command == "up":
+        return await _run_up(args)
+    if args.command == "status":
+        return await _status(args)
     server = APIServer(_config(args))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

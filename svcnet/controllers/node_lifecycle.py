@@ -106,8 +106,9 @@ class NodeLifecycleController:
                                        f"Node {name} status is now: CIDRNotAvailable")
             log.warning("no podCIDR left in %s for node %s", self.cidrs.cluster_cidr, name)
             return node
-        try:
-            return await self.client.patch(NODES, None, node["metadata"]["name"], nodes.cidr_patch(cidr))
+        patch = {**nodes.cidr_patch(cidr), "metadata": {"resourceVersion": node["metadata"]["resourceVersion"]}}
+        try:  # the resourceVersion makes a stale cache fail (409, retried) instead of allocating twice
+            return await self.client.patch(NODES, None, node["metadata"]["name"], patch)
         except BaseException:
             self.cidrs.release(cidr)
             raise

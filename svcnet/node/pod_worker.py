@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
 import logging
 import shutil
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from svcnet.api import errors
@@ -29,6 +31,19 @@ log = logging.getLogger(__name__)
 Obj = dict[str, Any]
 MAX_BACKOFF = 300.0
 CONFIG_RETRY = 2.0
+
+
+def _default_page(html: Path) -> bool:
+    """Whether index.html is absent or still the page the agent wrote (just an address), not the user's."""
+    try:
+        text = html.read_text().strip()
+    except OSError:
+        return True
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return not text
+    return True
 
 
 def _now() -> str:
@@ -144,7 +159,7 @@ class PodWorker:
         except OSError as exc:
             await self.agent.event(self.pod, "Warning", "FailedHostPort", str(exc))
         html = self.sandbox.pod_dir / "html" / "index.html"
-        if not html.exists():
+        if _default_page(html):  # the built-in page names the pod's IP, which a restart may have changed
             html.write_text(f"{ip}\n")
         self.start_time = self.start_time or _now()
         return True
