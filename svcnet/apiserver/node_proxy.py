@@ -26,7 +26,7 @@ import aiohttp
 from aiohttp import web
 from yarl import URL
 
-from svcnet.api import errors, resources
+from svcnet.api import annotations, errors, resources
 from svcnet.apiserver import paths
 from svcnet.apiserver.registry import Registry
 
@@ -59,16 +59,22 @@ def resolve_container(pod: dict[str, Any], requested: str) -> str:
     return requested
 
 
+
+
 def node_address(node: dict[str, Any]) -> tuple[str, int]:
-    """(InternalIP, kubelet port) of a Node; 503 when it has no InternalIP."""
+    """(address, kubelet port) of a Node: its `svcnet.io/kubelet-address` annotation when the agent serves its API
+    elsewhere than on the InternalIP (a node that is a network namespace), else the InternalIP; 503 without one."""
+    annotated = (node.get("metadata", {}).get("annotations") or {}).get(annotations.KUBELET_ADDRESS, "")
     status = node.get("status") or {}
+    port = ((status.get("daemonEndpoints") or {}).get("kubeletEndpoint") or {}).get("Port") or KUBELET_DEFAULT_PORT
+    if annotated:
+        return annotated, int(port)
     addresses = [a.get("address", "") for a in status.get("addresses") or [] if a.get("type") == "InternalIP"]
     if not addresses or not addresses[0]:
         known = [f"{a.get('type')}:{a.get('address')}" for a in status.get("addresses") or []]
         raise errors.APIError(503, "ServiceUnavailable",
                               f'node "{node["metadata"]["name"]}" has no InternalIP address; known addresses: '
                               f"{known}")
-    port = ((status.get("daemonEndpoints") or {}).get("kubeletEndpoint") or {}).get("Port") or KUBELET_DEFAULT_PORT
     return addresses[0], int(port)
 
 

@@ -56,6 +56,13 @@ def build_parser() -> argparse.ArgumentParser:
     up = sub.add_parser("up", help="run a whole cluster on this machine")
     _add_apiserver_flags(up, "127.96.0.0/12")
     up.add_argument("--node-name", default=socket.gethostname())
+    up.add_argument("--netns", action="store_true", help="root: nodes as network namespaces (service CIDR "
+                    "10.96.0.0/12, pods 10.244.0.0/16, DNS 10.96.0.10, as in the seeds)")
+    up.add_argument("--nodes", type=int, default=3, help="with --netns: how many nodes")
+    ex = sub.add_parser("exec", help="run a command on a node of `svcnet up --netns` (inside its namespace)")
+    ex.add_argument("node")
+    ex.add_argument("cmd", nargs="*", help="-- COMMAND [ARGS...]")
+    ex.add_argument("--data-dir", type=Path, default=default_data_dir())
     status = sub.add_parser("status", help="the health of each component of a running `svcnet up`")
     status.add_argument("--data-dir", type=Path, default=default_data_dir())
     cm = sub.add_parser("controller-manager", help="run the controllers against an API server")
@@ -213,10 +220,18 @@ async def _run_dns(args: argparse.Namespace) -> int:
 
 
 async def _run_up(args: argparse.Namespace) -> int:
-    from svcnet.cluster.up import DNS_SERVICE_IP, LB_POOL, POD_CIDR, Up, UpConfig
+    from svcnet.cluster.up import LB_POOL, POD_CIDR, Up, UpConfig
 
+    if args.netns:
+        if os.geteuid() != 0:
+            print("svcnet up --netns needs root (network namespaces, veths, routes)", file=sys.stderr)
+            return 2
+        if args.service_cluster_ip_range == "127.96.0.0/12":
+            args.service_cluster_ip_range = "10.96.0.0/12"
     args.data_dir.mkdir(parents=True, exist_ok=True)
-    up = Up(UpConfig(api=_config(args), node_name=args.node_name), say=lambda line: print(line, flush=True))
+    up = Up(UpConfig(api=_config(args), node_name=args.node_name, netns_nodes=args.nodes if args.netns else 0),
+            say=lambda line: print(line, flush=True))
+    dns_ip, pods = up.config.dns_service_ip, "10.244.0.0/16" if args.netns else POD_CIDR
     print(f"svcnet up: starting in {args.data_dir}", flush=True)
     stop = asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -224,9 +239,11 @@ async def _run_up(args: argparse.Namespace) -> int:
     try:
         await up.start()
         print(f"\nexport KUBECONFIG={up.api.kubeconfig_path}", flush=True)
-        print(f"cluster DNS {DNS_SERVICE_IP} (try: dig @{DNS_SERVICE_IP} kubernetes.default.svc.cluster.local)\n"
-              f"services {args.service_cluster_ip_range}, pods {POD_CIDR}, LoadBalancer {LB_POOL}, node ports "
-              f"{args.service_node_port_range[0]}-{args.service_node_port_range[1]} on 127.0.0.1", flush=True)
+        where = "every node's address" if args.netns else "127.0.0.1"
+        print(f"cluster DNS {dns_ip} (try: dig @{dns_ip} kubernetes.default.svc.cluster.local"
+              f"{' from svcnet exec node-1 --' if args.netns else ''})\n"
+              f"services {args.service_cluster_ip_range}, pods {pods}, LoadBalancer {LB_POOL}, node ports "
+              f"{args.service_node_port_range[0]}-{args.service_node_port_range[1]} on {where}", flush=True)
         waiting = asyncio.ensure_future(up.wait())
         await asyncio.wait([waiting, asyncio.create_task(stop.wait())], return_when=asyncio.FIRST_COMPLETED)
         if waiting.done():
@@ -239,6 +256,28 @@ async def _run_up(args: argparse.Namespace) -> int:
     print("svcnet up: shutting down", flush=True)
     await up.stop()
     return 0
+
+
+def _exec(args: argparse.Namespace) -> int:
+    try:
+        state = json.loads((args.data_dir / "up.json").read_text())
+    except (OSError, ValueError):
+        print(f"svcnet exec: no running `svcnet up` in {args.data_dir}", file=sys.stderr)
+        return 1
+    netns = state.get("nodes", {}).get(args.node) or (state.get("client_netns") if args.node == "client" else "")
+    if not netns:
+        known = ", ".join([*state.get("nodes", {}), "client"] if state.get("nodes") else [])
+        print(f"svcnet exec: no node {args.node!r} (nodes: {known or 'none: this cluster runs in loopback mode'})",
+              file=sys.stderr)
+        return 1
+    cmd = args.cmd
+    if not cmd:
+        print("usage: svcnet exec NODE -- COMMAND [ARGS...]", file=sys.stderr)
+        return 2
+    from svcnet.tools import which
+
+    os.execv(which("ip"), ["ip", "netns", "exec", netns, *cmd])
+    return 1
 
 
 async def _status(args: argparse.Namespace) -> int:
@@ -306,7 +345,15 @@ async def _run(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    command: list[str] = []
+    if "exec" in argv[:2] and "--" in argv:  # `svcnet exec NODE [--data-dir D] -- CMD...`: CMD is not ours to parse
+        command = argv[argv.index("--") + 1:]
+        argv = argv[:argv.index("--")]
     args = build_parser().parse_args(argv)
+    if args.command == "exec":
+        args.cmd = command or args.cmd
+        return _exec(args)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     with contextlib.suppress(ImportError):

@@ -30,6 +30,7 @@ import aiohttp
 from svcnet.api import errors, resources
 from svcnet.apiserver.server import APIServer, APIServerConfig
 from svcnet.client import Client, load_kubeconfig
+from svcnet.cluster import topology
 
 log = logging.getLogger(__name__)
 SERVICES = resources.require("", "v1", "services")
@@ -41,6 +42,9 @@ POD_CIDR = "127.244.0.0/16"
 LB_POOL = "127.240.0.0/24"
 
 
+NETNS_DNS_SERVICE_IP = "10.96.0.10"
+
+
 @dataclass(frozen=True)
 class UpConfig:
     api: APIServerConfig
@@ -49,14 +53,33 @@ class UpConfig:
     proxy_healthz: tuple[str, int] = ("127.0.0.1", 10256)
     dns_metrics: tuple[str, int] = (DNS_POD_IP, 9153)
     dns_health: tuple[str, int] = (DNS_POD_IP, 8080)
+    netns_nodes: int = 0  # > 0: that many nodes as network namespaces (root), see topology.py
+
+    def __post_init__(self) -> None:
+        if self.netns_nodes:  # its own addresses, so it can run beside a loopback `svcnet up`
+            object.__setattr__(self, "dns_metrics", ("127.0.53.2", 9153))
+            object.__setattr__(self, "dns_health", ("127.0.53.2", 8080))
+
+    @property
+    def dns_service_ip(self) -> str:
+        return NETNS_DNS_SERVICE_IP if self.netns_nodes else DNS_SERVICE_IP
 
 
-def kube_dns_objects() -> list[tuple[Any, dict[str, Any]]]:
+@dataclass
+class Component:
+    name: str
+    start: Callable[[], Coroutine[Any, Any, Any]]
+    ready: Callable[[], Coroutine[Any, Any, bool]]
+    where: str  # for up.json and `svcnet status`
+
+
+def kube_dns_objects(service_ip: str = DNS_SERVICE_IP, endpoint_ip: str = DNS_POD_IP
+                     ) -> list[tuple[Any, dict[str, Any]]]:
     labels = {"k8s-app": "kube-dns", "kubernetes.io/name": "CoreDNS"}
     ports = [("dns", 53, "UDP"), ("dns-tcp", 53, "TCP"), ("metrics", 9153, "TCP")]
     service = {"apiVersion": "v1", "kind": "Service",
                "metadata": {"name": "kube-dns", "namespace": "kube-system", "labels": labels},
-               "spec": {"clusterIP": DNS_SERVICE_IP,
+               "spec": {"clusterIP": service_ip,
                         "ports": [{"name": n, "port": p, "protocol": proto} for n, p, proto in ports]}}
     endpoint_slice = {"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
                       "metadata": {"name": "kube-dns-svcnet", "namespace": "kube-system",
@@ -64,12 +87,12 @@ def kube_dns_objects() -> list[tuple[Any, dict[str, Any]]]:
                                               "endpointslice.kubernetes.io/managed-by": "svcnet-up"}},
                       "addressType": "IPv4",
                       "ports": [{"name": n, "port": p, "protocol": proto} for n, p, proto in ports],
-                      "endpoints": [{"addresses": [DNS_POD_IP], "conditions": {"ready": True}}]}
+                      "endpoints": [{"addresses": [endpoint_ip], "conditions": {"ready": True}}]}
     return [(SERVICES, service), (SLICES, endpoint_slice)]
 
 
-async def ensure_system_objects(client: Client) -> None:
-    for info, obj in kube_dns_objects():
+async def ensure_system_objects(client: Client, service_ip: str, endpoint_ip: str) -> None:
+    for info, obj in kube_dns_objects(service_ip, endpoint_ip):
         with contextlib.suppress(errors.APIError):
             await client.create(info, "kube-system", obj)
 
@@ -80,7 +103,9 @@ class Up:
         self.say = say
         self.api = APIServer(config.api)
         self.tasks: dict[str, asyncio.Task[Any]] = {}
+        self.components: list[Component] = []
         self.client: Client | None = None
+        self.nodes = topology.plan(config.netns_nodes) if config.netns_nodes else []
 
     @property
     def state_file(self) -> Path:
@@ -88,81 +113,128 @@ class Up:
 
     async def start(self) -> None:
         began = time.monotonic()
+        if self.nodes:
+            await topology.create(self.nodes)
+            self.say(f"  topology            {len(self.nodes)} node namespaces, client namespace {topology.CLIENT}")
         await self.api.start()
         self.say(f"  api server          {self.api.url}")
         self.client = Client(load_kubeconfig(str(self.api.kubeconfig_path)), field_manager="svcnet-up")
-        await ensure_system_objects(self.client)
-        for name, factory in self._components():
-            self.tasks[name] = asyncio.create_task(factory(), name=name)
+        dns_endpoint = self.nodes[0].ip if self.nodes else DNS_POD_IP
+        await ensure_system_objects(self.client, self.config.dns_service_ip, dns_endpoint)
+        self.components = self._netns_components() if self.nodes else self._loopback_components()
+        for component in self.components:
+            self.tasks[component.name] = asyncio.create_task(component.start(), name=component.name)
         await self._wait_ready()
         self._write_state()
         self.say(f"  ready in {time.monotonic() - began:.1f} s")
 
-    def _components(self) -> list[tuple[str, Callable[[], Coroutine[Any, Any, Any]]]]:
+    def _controllers(self, cluster_cidr: str) -> Component:
         from svcnet.controllers.manager import ManagerConfig, run_all
-        from svcnet.dns.forward import upstreams_from_resolv_conf
-        from svcnet.dns.server import DNSConfig, DNSServer
-        from svcnet.node.agent import NodeAgent, NodeConfig
-        from svcnet.proxy.server import ProxyConfig, ProxyServer
 
         assert self.client is not None
-        client, cfg = self.client, self.config
-        own = {(DNS_POD_IP, 53), (DNS_SERVICE_IP, 53)}
-        dns = DNSServer(client, DNSConfig(listen=(DNS_POD_IP, 53), upstreams=tuple(
-            u for u in upstreams_from_resolv_conf() if u not in own), metrics_address=cfg.dns_metrics,
-            health_address=cfg.dns_health))
-        node = NodeAgent(client, NodeConfig(name=cfg.node_name, node_ip="127.0.0.1", data_dir=cfg.api.data_dir /
-                                            "node", kubelet_port=0, cluster_dns=(DNS_SERVICE_IP,)))
-        proxy = ProxyServer(client, ProxyConfig(node_name=cfg.node_name, node_ips=("127.0.0.1",),
-                                                metrics_address=cfg.proxy_metrics, healthz_address=cfg.proxy_healthz))
-        managers = ManagerConfig(cluster_cidr=POD_CIDR, load_balancer_pool=(LB_POOL,))
+        client = self.client
+        managers = ManagerConfig(cluster_cidr=cluster_cidr, load_balancer_pool=(LB_POOL,))
 
-        async def controllers() -> None:
+        async def run() -> None:
             await run_all(client, managers)
 
-        return [("controller-manager", controllers), ("node", node.run),
-                ("proxy", proxy.run), ("dns", dns.run)]
+        first = self.nodes[0].name if self.nodes else self.config.node_name
+        return Component("controller-manager", run, lambda: self._node_has_cidr(first), "podCIDR assigned")
+
+    def _dns(self, listen: tuple[str, int], netns: str = "") -> Component:
+        from svcnet.dns.forward import upstreams_from_resolv_conf
+        from svcnet.dns.server import DNSConfig, DNSServer
+
+        assert self.client is not None
+        own = {listen, (self.config.dns_service_ip, 53)}
+        dns = DNSServer(self.client, DNSConfig(
+            listen=listen, upstreams=tuple(u for u in upstreams_from_resolv_conf() if u not in own),
+            metrics_address=self.config.dns_metrics, health_address=self.config.dns_health, netns=netns))
+        return Component("dns", dns.run, lambda: _http_ok(self.config.dns_health, "/ready"),
+                         "http://{}:{}/ready".format(*self.config.dns_health))
+
+    def _node(self, config: Any) -> Component:
+        from svcnet.node.agent import NodeAgent
+
+        assert self.client is not None
+        agent = NodeAgent(self.client, config)
+        return Component(f"node {config.name}" if self.nodes else "node", agent.run,
+                         lambda: self._node_ready(config.name), f"node/{config.name}")
+
+    def _proxy(self, config: Any, label: str) -> Component:
+        from svcnet.proxy.server import ProxyServer
+
+        assert self.client is not None
+        proxy = ProxyServer(self.client, config)
+        healthz = config.healthz_address
+        return Component(label, proxy.run, lambda: _http_ok(healthz, "/healthz"),
+                         "http://{}:{}/healthz".format(*healthz))
+
+    def _loopback_components(self) -> list[Component]:
+        from svcnet.node.agent import NodeConfig
+        from svcnet.proxy.server import ProxyConfig
+
+        cfg = self.config
+        node = NodeConfig(name=cfg.node_name, node_ip="127.0.0.1", data_dir=cfg.api.data_dir / "node",
+                          kubelet_port=0, cluster_dns=(DNS_SERVICE_IP,))
+        proxy = ProxyConfig(node_name=cfg.node_name, node_ips=("127.0.0.1",), metrics_address=cfg.proxy_metrics,
+                            healthz_address=cfg.proxy_healthz)
+        return [self._controllers(POD_CIDR), self._node(node), self._proxy(proxy, "proxy"),
+                self._dns((DNS_POD_IP, 53))]
+
+    def _netns_components(self) -> list[Component]:
+        from svcnet.node.agent import NodeConfig
+        from svcnet.proxy.server import ProxyConfig
+
+        components = [self._controllers("10.244.0.0/16")]
+        for i, node in enumerate(self.nodes, start=1):
+            components.append(self._node(NodeConfig(
+                name=node.name, node_ip=node.ip, kubelet_address="127.0.0.1", kubelet_port=0,
+                data_dir=self.config.api.data_dir / node.name, pod_cidr=node.pod_cidr, runtime="netns",
+                node_netns=node.netns, cluster_dns=(NETNS_DNS_SERVICE_IP,))))
+            components.append(self._proxy(ProxyConfig(
+                node_name=node.name, netns=node.netns, metrics_address=(f"127.0.1.{i}", 10249),
+                healthz_address=(f"127.0.1.{i}", 10256)), f"proxy {node.name}"))
+        components.append(self._dns((self.nodes[0].ip, 53), self.nodes[0].netns))
+        return components
 
     async def _wait_ready(self, timeout: float = 60) -> None:
-        checks = {"controller-manager": self._node_has_cidr, "node": self._node_ready,
-                  "proxy": lambda: _http_ok(self.config.proxy_healthz, "/healthz"),
-                  "dns": lambda: _http_ok(self.config.dns_health, "/ready")}
-        pending = dict(checks)
+        pending = {c.name: c for c in self.components}
         deadline = time.monotonic() + timeout
         while pending:
-            for name in list(pending):
-                failed = self.tasks[name].done() and self.tasks[name].exception()
+            for name, component in list(pending.items()):
+                task = self.tasks[name]
+                failed = task.done() and not task.cancelled() and task.exception()
                 if failed:
                     raise RuntimeError(f"{name} failed to start: {failed}")
-                if await pending[name]():
+                if await component.ready():
                     self.say(f"  {name:<19} ready")
                     del pending[name]
             if time.monotonic() > deadline:
                 raise TimeoutError(f"not ready after {timeout:.0f} s: {', '.join(pending)}")
             await asyncio.sleep(0.1)
 
-    async def _node(self) -> dict[str, Any] | None:
+    async def _get_node(self, name: str) -> dict[str, Any] | None:
         assert self.client is not None
         with contextlib.suppress(errors.APIError, aiohttp.ClientError):
-            return await self.client.get(NODES, None, self.config.node_name)
+            return await self.client.get(NODES, None, name)
         return None
 
-    async def _node_has_cidr(self) -> bool:
-        node = await self._node()
+    async def _node_has_cidr(self, name: str) -> bool:
+        node = await self._get_node(name)
         return bool(node and node.get("spec", {}).get("podCIDR"))
 
-    async def _node_ready(self) -> bool:
-        node = await self._node()
+    async def _node_ready(self, name: str) -> bool:
+        node = await self._get_node(name)
         return bool(node) and any(c.get("type") == "Ready" and c.get("status") == "True"
                                   for c in (node or {}).get("status", {}).get("conditions") or [])
 
     def _write_state(self) -> None:
-        cfg = self.config
         self.state_file.write_text(json.dumps({
             "apiserver": f"{self.api.url}/readyz", "kubeconfig": str(self.api.kubeconfig_path),
-            "node": cfg.node_name, "proxy": "http://{}:{}/healthz".format(*cfg.proxy_healthz),
-            "proxy_metrics": "http://{}:{}".format(*cfg.proxy_metrics),
-            "dns": "http://{}:{}/ready".format(*cfg.dns_health), "dns_address": DNS_SERVICE_IP}, indent=2))
+            "components": {c.name: c.where for c in self.components},
+            "nodes": {n.name: n.netns for n in self.nodes}, "client_netns": topology.CLIENT if self.nodes else "",
+            "dns_address": self.config.dns_service_ip}, indent=2))
 
     async def wait(self) -> None:
         """Until a component stops on its own (a failure: it is reported) or the caller cancels."""
@@ -172,8 +244,8 @@ class Up:
                 raise RuntimeError(f"{task.get_name()} stopped: {task.exception()}")
 
     async def stop(self) -> None:
-        for name in ("dns", "proxy", "node", "controller-manager"):
-            task = self.tasks.get(name)
+        for component in reversed(self.components):
+            task = self.tasks.get(component.name)
             if task is not None:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError, Exception):
@@ -181,6 +253,8 @@ class Up:
         if self.client is not None:
             await self.client.close()
         await self.api.stop()
+        if self.nodes:
+            await topology.destroy(self.nodes)
         with contextlib.suppress(OSError):
             self.state_file.unlink()
 
@@ -200,27 +274,30 @@ async def status(data_dir: Path) -> list[tuple[str, bool, str]]:
         state = json.loads((data_dir / "up.json").read_text())
     except (OSError, ValueError):
         return []
-    from svcnet.client import load_kubeconfig as load
-
+    client = Client(load_kubeconfig(state["kubeconfig"]))
     rows: list[tuple[str, bool, str]] = []
-    client = Client(load(state["kubeconfig"]))
     try:
         try:
-            ready = bool(await client.request("GET", "/version"))
+            rows.append(("apiserver", bool(await client.request("GET", "/version")), state["apiserver"]))
         except (errors.APIError, aiohttp.ClientError, OSError):
-            ready = False
-        rows.append(("apiserver", ready, state["apiserver"]))
-        node: dict[str, Any] = {}
-        with contextlib.suppress(errors.APIError, aiohttp.ClientError, OSError):
-            node = await client.get(NODES, None, state["node"])
-        node_ready = any(c.get("type") == "Ready" and c.get("status") == "True"
-                         for c in node.get("status", {}).get("conditions") or [])
-        rows.append(("controller-manager", bool(node.get("spec", {}).get("podCIDR")), "podCIDR assigned"))
-        rows.append(("node", node_ready, f"node/{state['node']}"))
+            rows.append(("apiserver", False, state["apiserver"]))
+        for name, where in state["components"].items():
+            rows.append((name, await _check(client, where), where))
     finally:
         await client.close()
-    for name in ("proxy", "dns"):
-        url = state[name]
-        host, port = url.split("//")[1].split("/")[0].rsplit(":", 1)
-        rows.append((name, await _http_ok((host, int(port)), "/" + url.split("/", 3)[3]), url))
     return rows
+
+
+async def _check(client: Client, where: str) -> bool:
+    if where.startswith("http"):
+        host, port = where.split("//")[1].split("/")[0].rsplit(":", 1)
+        return await _http_ok((host, int(port)), "/" + where.split("/", 3)[3])
+    nodes: list[dict[str, Any]] = []
+    with contextlib.suppress(errors.APIError, aiohttp.ClientError, OSError):
+        nodes = (await client.list(NODES))["items"]
+    if where == "podCIDR assigned":
+        return bool(nodes) and all(n.get("spec", {}).get("podCIDR") for n in nodes)
+    name = where.removeprefix("node/")
+    return any(n["metadata"]["name"] == name and any(
+        c.get("type") == "Ready" and c.get("status") == "True" for c in n.get("status", {}).get("conditions") or [])
+        for n in nodes)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import socket
 import struct
 import time
 from collections.abc import Iterator
@@ -29,6 +30,7 @@ from svcnet.api import resources
 from svcnet.client import Client, Handlers, Informer
 from svcnet.dns import resolver, wire, zone
 from svcnet.dns.forward import Forwarder
+from svcnet.netns import Entered
 
 log = logging.getLogger(__name__)
 SERVICES = resources.require("", "v1", "services")
@@ -47,6 +49,7 @@ class DNSConfig:
     rebuild_delay: float = 0.02
     metrics_address: tuple[str, int] | None = ("127.0.0.1", 9153)
     health_address: tuple[str, int] | None = ("127.0.0.1", 8080)
+    netns: str = ""  # serve DNS from inside this network namespace (a node's), the rest stays here
 
 
 @dataclass
@@ -231,7 +234,11 @@ class DNSServer:
             def error_received(self, exc: Exception) -> None:
                 log.debug("udp: %s", exc)
 
-        transport, _ = await loop.create_datagram_endpoint(Protocol, local_addr=self.config.listen)
+        if self.config.netns:
+            sock = self._netns_socket(socket.SOCK_DGRAM)
+            transport, _ = await loop.create_datagram_endpoint(Protocol, sock=sock)
+        else:
+            transport, _ = await loop.create_datagram_endpoint(Protocol, local_addr=self.config.listen)
         self.transport = transport
 
     async def _reply_udp(self, data: bytes, addr: tuple[str, int]) -> None:
@@ -243,7 +250,19 @@ class DNSServer:
         if reply is not None and self.transport is not None:
             self.transport.sendto(reply, addr)
 
+    def _netns_socket(self, kind: int) -> socket.socket:
+        with Entered(self.config.netns) as entered:
+            sock = entered.socket(socket.AF_INET6 if ":" in self.config.listen[0] else socket.AF_INET, kind)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(self.config.listen)
+        if kind == socket.SOCK_STREAM:
+            sock.listen(1024)
+        sock.setblocking(False)
+        return sock
+
     async def serve_tcp(self) -> asyncio.AbstractServer:
+        if self.config.netns:
+            return await asyncio.start_server(self._tcp_client, sock=self._netns_socket(socket.SOCK_STREAM))
         return await asyncio.start_server(self._tcp_client, *self.config.listen)
 
     async def _tcp_client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:

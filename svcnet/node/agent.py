@@ -23,7 +23,7 @@ from typing import Any
 
 import aiohttp
 
-from svcnet.api import errors, resources
+from svcnet.api import annotations, errors, resources
 from svcnet.client import Client, Handlers, Informer, object_key
 from svcnet.client.events import EventRecorder
 from svcnet.node import podspec
@@ -50,6 +50,7 @@ VERSION = "v1.32.0-svcnet"
 class NodeConfig:
     name: str
     node_ip: str = "127.0.0.1"
+    kubelet_address: str = ""  # where the kubelet API listens when not on node_ip (a node in a network namespace)
     data_dir: Path = Path("/var/lib/svcnet/node")
     kubelet_port: int = 10250  # 0 picks a free port
     pod_cidr: str = ""  # set on the Node when it has none (otherwise the controller manager assigns one)
@@ -129,7 +130,7 @@ class NodeAgent:
             return None
         runner = web.AppRunner(kubelet_api.make_app(self))
         await runner.setup()
-        site = web.TCPSite(runner, self.config.node_ip, self.config.kubelet_port)
+        site = web.TCPSite(runner, self.config.kubelet_address or self.config.node_ip, self.config.kubelet_port)
         await site.start()
         sockets = site._server.sockets if site._server else []  # type: ignore[union-attr]
         if sockets:
@@ -166,6 +167,8 @@ class NodeAgent:
                   "kubernetes.io/arch": self._node_status()["nodeInfo"]["architecture"], **self.config.labels}
         node: Obj = {"apiVersion": "v1", "kind": "Node", "metadata": {"name": self.config.name, "labels": labels},
                      "spec": {}}
+        if self.config.kubelet_address:
+            node["metadata"]["annotations"] = {annotations.KUBELET_ADDRESS: self.config.kubelet_address}
         if self.config.pod_cidr:
             node["spec"] = {"podCIDR": self.config.pod_cidr, "podCIDRs": [self.config.pod_cidr]}
         try:
@@ -174,6 +177,8 @@ class NodeAgent:
             if exc.code != 409:
                 raise
             current = await self.client.get(NODES, None, self.config.name)
+            if self.config.kubelet_address:
+                current = await self.client.patch(NODES, None, self.config.name, {"metadata": node["metadata"]})
             if self.config.pod_cidr and not current.get("spec", {}).get("podCIDR"):
                 current = await self.client.patch(NODES, None, self.config.name, {"spec": node["spec"]})
         await self._write_node_status()

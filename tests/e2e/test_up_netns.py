@@ -1,0 +1,135 @@
+"""`svcnet up --netns --nodes 3` (root): nodes as network namespaces, pods spread over them with 10.244.N.x
+addresses, a pod on one node reaching a Service whose pods run on all three, NodePorts on every node's address
+from a client namespace outside the nodes, cluster DNS from inside a pod, and nothing left after a clean stop."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.e2e.conftest import KUBECTL, SVCNET, LineReader, wait_for, write
+from tests.e2e.test_up import _free_port
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="svcnet up --netns needs root")
+
+
+class NetnsUp:
+    def __init__(self, data_dir: Path) -> None:
+        self.data_dir = data_dir
+        self.proc = subprocess.Popen([str(SVCNET), "up", "--netns", "--nodes", "3", "--data-dir", str(data_dir),
+                                      "--port", str(_free_port())], stdout=subprocess.PIPE,
+                                     stderr=subprocess.STDOUT, text=True, start_new_session=True)
+        LineReader(self.proc.stdout).wait_line(lambda line: line.strip().startswith("ready in"), 90,
+                                                "svcnet up --netns ready")
+
+    def kubectl(self, *args: str) -> str:
+        env = {**os.environ, "KUBECONFIG": str(self.data_dir / "kubeconfig"), "HOME": str(self.data_dir)}
+        out = subprocess.run([str(KUBECTL), *args], capture_output=True, text=True, env=env, timeout=60)
+        assert out.returncode == 0, f"kubectl {' '.join(args)}: {out.stderr}"
+        return out.stdout
+
+    def exec(self, node: str, *cmd: str) -> str:
+        return subprocess.run([str(SVCNET), "exec", node, "--data-dir", str(self.data_dir), "--", *cmd],
+                              capture_output=True, text=True, timeout=30).stdout.strip()
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NetnsUp]:
+    up = NetnsUp(tmp_path_factory.mktemp("upnetns") / "data")
+    try:
+        yield up
+    finally:
+        if up.proc.poll() is None:
+            os.killpg(up.proc.pid, signal.SIGKILL)
+            up.proc.wait()
+            for name in ("svcnet-client", "svcnet-fabric", "svcnet-node-1", "svcnet-node-2", "svcnet-node-3"):
+                subprocess.run(["ip", "netns", "del", name], capture_output=True)
+
+
+SEED = """
+apiVersion: v1
+kind: Namespace
+metadata: {name: dev}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: pc-deployment, namespace: dev}
+spec:
+  replicas: 3
+  selector: {matchLabels: {app: nginx-pod}}
+  template:
+    metadata: {labels: {app: nginx-pod}}
+    spec:
+      containers:
+      - {name: nginx, image: nginx:1.17.1, ports: [{containerPort: 80}], readinessProbe: {tcpSocket: {port: 80}}}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: service-clusterip, namespace: dev}
+spec:
+  selector: {app: nginx-pod}
+  clusterIP: 10.97.97.97
+  ports: [{port: 80, targetPort: 80}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: service-nodeport, namespace: dev}
+spec:
+  type: NodePort
+  selector: {app: nginx-pod}
+  ports: [{port: 80, targetPort: 80, nodePort: 30002}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: service-headliness, namespace: dev}
+spec:
+  selector: {app: nginx-pod}
+  clusterIP: None
+  ports: [{port: 80, targetPort: 80}]
+"""
+
+
+def _ready_pods(up: NetnsUp) -> list[dict[str, Any]] | None:
+    pods = json.loads(up.kubectl("get", "pods", "-n", "dev", "-o", "json"))["items"]
+    ready = [p for p in pods if any(c["type"] == "Ready" and c["status"] == "True"
+                                    for c in p.get("status", {}).get("conditions", []))]
+    return ready if len(ready) == 3 == len(pods) else None
+
+
+def test_the_walkthrough_across_three_node_namespaces(cluster: NetnsUp, tmp_path: Path) -> None:
+    cluster.kubectl("apply", "-f", str(write(tmp_path, "seed.yaml", SEED)))
+    pods = wait_for(lambda: _ready_pods(cluster), 60, "3 ready pods")
+    assert {p["spec"]["nodeName"] for p in pods} == {"node-1", "node-2", "node-3"}, "one pod per node"
+    ips = sorted(p["status"]["podIP"] for p in pods)
+    assert all(ip.startswith("10.244.") for ip in ips), ips
+    client = next(p for p in pods if p["spec"]["nodeName"] == "node-1")["metadata"]["name"]
+
+    def curl(url: str) -> str:
+        return cluster.kubectl("exec", client, "-n", "dev", "--", "curl", "-s", "-m", "2", url).strip()
+
+    wait_for(lambda: {curl("http://10.97.97.97/") for _ in range(6)} == set(ips), 20, "the ClusterIP spreads")
+    answers = [curl("http://10.97.97.97/") for _ in range(6)]
+    assert sorted(answers) == sorted(ips * 2), answers
+    for node_ip in ("172.18.0.11", "172.18.0.12", "172.18.0.13"):
+        assert cluster.exec("client", "curl", "-s", "-m", "2", f"http://{node_ip}:30002/") in ips
+    resolv = cluster.kubectl("exec", client, "-n", "dev", "--", "cat", "/etc/resolv.conf")
+    assert "nameserver 10.96.0.10" in resolv and "search dev.svc.cluster.local svc.cluster.local" in resolv
+    dug = cluster.kubectl("exec", client, "-n", "dev", "--", "dig", "+short", "+time=2",
+                          "service-headliness.dev.svc.cluster.local")
+    assert sorted(dug.split()) == ips
+    assert "10.244." not in subprocess.run(["ip", "route"], capture_output=True, text=True).stdout
+
+
+def test_clean_stop_removes_every_namespace(cluster: NetnsUp) -> None:
+    cluster.proc.send_signal(signal.SIGTERM)
+    assert cluster.proc.wait(60) == 0
+    left = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
+    assert not [line for line in left.splitlines() if line.startswith("svcnet-")], left
+    assert "svcnet" not in subprocess.run(["iptables-save"], capture_output=True, text=True).stdout.lower()
