@@ -1,0 +1,1 @@
+"""Unit tests of svcnet.cluster (pure parts: the doctor's checks and verdict)."""
