@@ -105,9 +105,10 @@ def build_parser() -> argparse.ArgumentParser:
     proxy.add_argument("--netns", default="", help="root: proxy the node whose network namespace this is "
                        "(listeners there, iptables REDIRECT from the service addresses)")
     proxy.add_argument("-o", "--output", choices=("table", "json"), default="table", help="show: output format")
-    from svcnet.cluster import doctor_gather
+    from svcnet.cluster import demo, doctor_gather
 
     doctor_gather.register(sub)
+    demo.register(sub)
     dns = sub.add_parser("dns", help="run the cluster DNS server")
     dns.add_argument("--kubeconfig", default=None, help="default: $KUBECONFIG, then ~/.kube/config")
     dns.add_argument("--listen", type=_host_port, default=("127.96.0.10", 53), help="UDP and TCP address")
@@ -329,6 +330,10 @@ async def _run(args: argparse.Namespace) -> int:
         return await (_proxy_show(args) if args.action == "show" else _run_proxy(args))
     if args.command == "up":
         return await _run_up(args)
+    if args.command == "demo":
+        from svcnet.cluster import demo
+
+        return await demo.run(args)
     if args.command == "doctor":
         from svcnet.cluster import doctor_gather
 
