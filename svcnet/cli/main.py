@@ -59,6 +59,8 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--netns", action="store_true", help="root: nodes as network namespaces (service CIDR "
                     "10.96.0.0/12, pods 10.244.0.0/16, DNS 10.96.0.10, as in the seeds)")
     up.add_argument("--nodes", type=int, default=3, help="with --netns: how many nodes")
+    up.add_argument("--proxy-mode", choices=("userspace", "iptables"), default="userspace",
+                    help="with --netns: how each node's proxy forwards (iptables: rules in the node's namespace)")
     ex = sub.add_parser("exec", help="run a command on a node of `svcnet up --netns` (inside its namespace)")
     ex.add_argument("node")
     ex.add_argument("cmd", nargs="*", help="-- COMMAND [ARGS...]")
@@ -92,7 +94,8 @@ def build_parser() -> argparse.ArgumentParser:
     proxy = sub.add_parser("proxy", help="run the service proxy (kube-proxy); `svcnet proxy show` lists its table")
     proxy.add_argument("action", nargs="?", choices=("show",), help="show: print a running proxy's forwarding table")
     proxy.add_argument("--kubeconfig", default=None, help="default: $KUBECONFIG, then ~/.kube/config")
-    proxy.add_argument("--mode", choices=("userspace",), default="userspace")
+    proxy.add_argument("--mode", choices=("userspace", "iptables"), default="userspace")
+    proxy.add_argument("--cluster-cidr", default="10.244.0.0/16", help="iptables mode: the pod range")
     proxy.add_argument("--hostname-override", default=socket.gethostname(), help="this node's name")
     proxy.add_argument("--node-ip", default="", help="comma-separated addresses for NodePorts (default: the Node's)")
     proxy.add_argument("--scheduler", default="rr", help="rr, wrr, lc, wlc, sh, dh, sed, nq or random "
@@ -173,7 +176,7 @@ async def _run_proxy(args: argparse.Namespace) -> int:
                          scheduler=args.scheduler, min_sync_period=args.min_sync_period,
                          sync_period=args.sync_period, connect_timeout=args.connect_timeout,
                          metrics_address=args.metrics_bind_address, healthz_address=args.healthz_bind_address,
-                         netns=args.netns)
+                         netns=args.netns, cluster_cidr=args.cluster_cidr)
     client = Client(load_kubeconfig(args.kubeconfig), field_manager="svcnet-proxy")
     server = ProxyServer(client, config)
     print(f"svcnet proxy ({config.mode}) on {config.node_name}: watching {client.config.server}", flush=True)
@@ -233,7 +236,12 @@ async def _run_up(args: argparse.Namespace) -> int:
         if args.service_cluster_ip_range == "127.96.0.0/12":
             args.service_cluster_ip_range = "10.96.0.0/12"
     args.data_dir.mkdir(parents=True, exist_ok=True)
-    up = Up(UpConfig(api=_config(args), node_name=args.node_name, netns_nodes=args.nodes if args.netns else 0),
+    if args.proxy_mode != "userspace" and not args.netns:
+        print(f"svcnet up: --proxy-mode {args.proxy_mode} needs --netns (the rules go in node namespaces)",
+              file=sys.stderr)
+        return 2
+    up = Up(UpConfig(api=_config(args), node_name=args.node_name, netns_nodes=args.nodes if args.netns else 0,
+                     proxy_mode=args.proxy_mode),
             say=lambda line: print(line, flush=True))
     dns_ip, pods = up.config.dns_service_ip, "10.244.0.0/16" if args.netns else POD_CIDR
     print(f"svcnet up: starting in {args.data_dir}", flush=True)

@@ -54,6 +54,7 @@ class UpConfig:
     dns_metrics: tuple[str, int] = (DNS_POD_IP, 9153)
     dns_health: tuple[str, int] = (DNS_POD_IP, 8080)
     netns_nodes: int = 0  # > 0: that many nodes as network namespaces (root), see topology.py
+    proxy_mode: str = "userspace"  # or "iptables" (netns nodes only: rules go in the nodes' namespaces)
 
     def __post_init__(self) -> None:
         if self.netns_nodes:  # its own addresses, so it can run beside a loopback `svcnet up`
@@ -193,7 +194,8 @@ class Up:
                 data_dir=self.config.api.data_dir / node.name, pod_cidr=node.pod_cidr, runtime="netns",
                 node_netns=node.netns, cluster_dns=(NETNS_DNS_SERVICE_IP,))))
             components.append(self._proxy(ProxyConfig(
-                node_name=node.name, netns=node.netns, metrics_address=(f"127.0.1.{i}", 10249),
+                node_name=node.name, netns=node.netns, mode=self.config.proxy_mode, node_ips=(node.ip,),
+                cluster_cidr="10.244.0.0/16", metrics_address=(f"127.0.1.{i}", 10249),
                 healthz_address=(f"127.0.1.{i}", 10256)), f"proxy {node.name}"))
         components.append(self._dns((self.nodes[0].ip, 53), self.nodes[0].netns))
         return components

@@ -21,6 +21,7 @@ from svcnet.api import resources
 from svcnet.client import Client, Handlers, Informer, object_key
 from svcnet.netns import Entered
 from svcnet.proxy import health, healthcheck, metrics, model, show
+from svcnet.proxy.iptables.proxier import IptablesProxier
 from svcnet.proxy.runner import BoundedFrequencyRunner
 from svcnet.proxy.tracker import ChangeTracker
 from svcnet.proxy.userspace.portals import Portals
@@ -47,6 +48,7 @@ class ProxyConfig:
     metrics_address: tuple[str, int] | None = ("127.0.0.1", 10249)
     healthz_address: tuple[str, int] | None = ("0.0.0.0", 10256)  # noqa: S104 — kube-proxy's default
     netns: str = ""  # root: proxy a node's network namespace (listeners there, REDIRECT portals)
+    cluster_cidr: str = "10.244.0.0/16"  # iptables mode: traffic from outside it to a ClusterIP is masqueraded
 
 
 class ProxyServer:
@@ -65,6 +67,10 @@ class ProxyServer:
         self.proxier = UserspaceProxier(config.node_name, config.node_ips or ("127.0.0.1",), config.scheduler,
                                         config.connect_timeout, config.udp_idle_timeout,
                                         self.metrics.connection, self.entered)
+        self.kernel: IptablesProxier | None = None
+        if config.mode == "iptables":
+            self.kernel = IptablesProxier(config.node_name, config.node_ips, config.cluster_cidr, config.netns)
+            self.portals = None
         self.nodes = Informer(client, NODES, field_selector=f"metadata.name={config.node_name}")
         self.nodes.add_handlers(Handlers(on_add=self._node_changed, on_update=lambda old, new: self._node_changed(new),
                                          on_delete=lambda node: self.health.set_node_eligible(False)))
@@ -73,6 +79,9 @@ class ProxyServer:
         self.health_checks = healthcheck.HealthCheckServers()
         self.bound: dict[str, tuple[str, int]] = {}  # "metrics"/"healthz" -> the address actually bound
         self._queued_at: float | None = None
+
+    def status(self) -> list[Any]:
+        return self.kernel.status() if self.kernel is not None else self.proxier.status()
 
     def _handlers(self, tracker: ChangeTracker) -> Handlers:
         def changed(old: Obj | None, new: Obj | None) -> None:
@@ -100,7 +109,10 @@ class ProxyServer:
         self.slice_changes.drain()
         self.metrics.sync_started()
         snapshot = model.build(self.services.items(), self.slices.items())
-        problems = self.proxier.sync(snapshot)
+        if self.kernel is not None:
+            problems = await self.kernel.sync(snapshot, full)
+        else:
+            problems = self.proxier.sync(snapshot)
         if self.portals is not None:
             await self.portals.apply(self.proxier.portals())
         problems += await self.health_checks.sync(healthcheck.local_counts(snapshot, self.config.node_name))
@@ -112,7 +124,7 @@ class ProxyServer:
             self.metrics.programmed(done - self._queued_at)
             self._queued_at = None
         self.metrics.pending(services=len(self.service_changes), endpoints=len(self.slice_changes))
-        self.metrics.observe_backends(self.proxier.status())
+        self.metrics.observe_backends(self.status())
         self.health.synced(time.time())
 
     async def _expire_affinity(self) -> None:
@@ -146,7 +158,7 @@ class ProxyServer:
         app = health.make_metrics_app(self.metrics, self.config.mode)
 
         async def forwarding(request: web.Request) -> web.Response:
-            return web.json_response(show.to_json(self.proxier.status()))
+            return web.json_response(show.to_json(self.status()))
         app.router.add_get(FORWARDING_PATH, forwarding)
         return app
 
@@ -163,6 +175,8 @@ class ProxyServer:
             for task in tasks:
                 task.cancel()
             self.proxier.close()
+            if self.kernel is not None:
+                await self.kernel.close()
             if self.portals is not None:
                 await self.portals.clear()
             if self.entered is not None:

@@ -21,10 +21,12 @@ pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="svcnet up --netns nee
 
 
 class NetnsUp:
-    def __init__(self, data_dir: Path) -> None:
+    def __init__(self, data_dir: Path, proxy_mode: str) -> None:
         self.data_dir = data_dir
+        self.proxy_mode = proxy_mode
         self.proc = subprocess.Popen([str(SVCNET), "up", "--netns", "--nodes", "3", "--data-dir", str(data_dir),
-                                      "--port", str(_free_port())], stdout=subprocess.PIPE,
+                                      "--port", str(_free_port()), "--proxy-mode", proxy_mode],
+                                     stdout=subprocess.PIPE,
                                      stderr=subprocess.STDOUT, text=True, start_new_session=True)
         LineReader(self.proc.stdout).wait_line(lambda line: line.strip().startswith("ready in"), 90,
                                                 "svcnet up --netns ready")
@@ -40,9 +42,9 @@ class NetnsUp:
                               capture_output=True, text=True, timeout=30).stdout.strip()
 
 
-@pytest.fixture(scope="module")
-def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NetnsUp]:
-    up = NetnsUp(tmp_path_factory.mktemp("upnetns") / "data")
+@pytest.fixture(scope="module", params=["userspace", "iptables"])
+def cluster(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> Iterator[NetnsUp]:
+    up = NetnsUp(tmp_path_factory.mktemp("upnetns") / "data", request.param)
     try:
         yield up
     finally:
@@ -115,8 +117,9 @@ def test_the_walkthrough_across_three_node_namespaces(cluster: NetnsUp, tmp_path
         return cluster.kubectl("exec", client, "-n", "dev", "--", "curl", "-s", "-m", "2", url).strip()
 
     wait_for(lambda: {curl("http://10.97.97.97/") for _ in range(6)} == set(ips), 20, "the ClusterIP spreads")
-    answers = [curl("http://10.97.97.97/") for _ in range(6)]
-    assert sorted(answers) == sorted(ips * 2), answers
+    if cluster.proxy_mode == "userspace":  # round robin; the iptables rules choose at random (checked above)
+        answers = [curl("http://10.97.97.97/") for _ in range(6)]
+        assert sorted(answers) == sorted(ips * 2), answers
     for node_ip in ("172.18.0.11", "172.18.0.12", "172.18.0.13"):
         assert cluster.exec("client", "curl", "-s", "-m", "2", f"http://{node_ip}:30002/") in ips
     resolv = cluster.kubectl("exec", client, "-n", "dev", "--", "cat", "/etc/resolv.conf")
@@ -125,6 +128,12 @@ def test_the_walkthrough_across_three_node_namespaces(cluster: NetnsUp, tmp_path
                           "service-headliness.dev.svc.cluster.local")
     assert sorted(dug.split()) == ips
     assert "10.244." not in subprocess.run(["ip", "route"], capture_output=True, text=True).stdout
+    if cluster.proxy_mode == "iptables":
+        rules = cluster.exec("node-1", "iptables-save", "-t", "nat")
+        assert "-d 10.97.97.97/32" in rules and "-m statistic --mode random --probability 0.333" in rules, rules
+        cluster.kubectl("delete", "svc", "service-clusterip", "-n", "dev")
+        wait_for(lambda: "10.97.97.97" not in cluster.exec("node-1", "iptables-save"), 10,
+                 "every rule mentioning the deleted ClusterIP gone")
 
 
 def test_clean_stop_removes_every_namespace(cluster: NetnsUp) -> None:
