@@ -94,7 +94,8 @@ def build_parser() -> argparse.ArgumentParser:
     proxy = sub.add_parser("proxy", help="run the service proxy (kube-proxy); `svcnet proxy show` lists its table")
     proxy.add_argument("action", nargs="?", choices=("show",), help="show: print a running proxy's forwarding table")
     proxy.add_argument("--kubeconfig", default=None, help="default: $KUBECONFIG, then ~/.kube/config")
-    proxy.add_argument("--mode", choices=("userspace", "iptables"), default="userspace")
+    proxy.add_argument("--mode", choices=("userspace", "iptables", "ipvs"), default="userspace")
+    proxy.add_argument("--ipvs-strict", action="store_true", help="ipvs mode: fail instead of falling back")
     proxy.add_argument("--cluster-cidr", default="10.244.0.0/16", help="iptables mode: the pod range")
     proxy.add_argument("--hostname-override", default=socket.gethostname(), help="this node's name")
     proxy.add_argument("--node-ip", default="", help="comma-separated addresses for NodePorts (default: the Node's)")
@@ -171,6 +172,15 @@ async def _run_proxy(args: argparse.Namespace) -> int:
     from svcnet.client import Client, load_kubeconfig
     from svcnet.proxy.server import ProxyConfig, ProxyServer
 
+    if args.mode == "ipvs":
+        from svcnet.proxy import ipvs
+
+        try:
+            args.mode, message = ipvs.resolve_mode(args.ipvs_strict, ipvs.kernel_has_ipvs())
+        except ValueError as exc:
+            print(f"svcnet proxy: {exc}", file=sys.stderr)
+            return 1
+        print(f"svcnet proxy: {message}", file=sys.stderr, flush=True)
     config = ProxyConfig(node_name=args.hostname_override,
                          node_ips=tuple(ip for ip in args.node_ip.split(",") if ip), mode=args.mode,
                          scheduler=args.scheduler, min_sync_period=args.min_sync_period,
