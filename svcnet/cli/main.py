@@ -59,7 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--netns", action="store_true", help="root: nodes as network namespaces (service CIDR "
                     "10.96.0.0/12, pods 10.244.0.0/16, DNS 10.96.0.10, as in the seeds)")
     up.add_argument("--nodes", type=int, default=3, help="with --netns: how many nodes")
-    up.add_argument("--proxy-mode", choices=("userspace", "iptables"), default="userspace",
+    up.add_argument("--proxy-mode", choices=("userspace", "iptables", "nftables"), default="userspace",
                     help="with --netns: how each node's proxy forwards (iptables: rules in the node's namespace)")
     ex = sub.add_parser("exec", help="run a command on a node of `svcnet up --netns` (inside its namespace)")
     ex.add_argument("node")
@@ -94,9 +94,9 @@ def build_parser() -> argparse.ArgumentParser:
     proxy = sub.add_parser("proxy", help="run the service proxy (kube-proxy); `svcnet proxy show` lists its table")
     proxy.add_argument("action", nargs="?", choices=("show",), help="show: print a running proxy's forwarding table")
     proxy.add_argument("--kubeconfig", default=None, help="default: $KUBECONFIG, then ~/.kube/config")
-    proxy.add_argument("--mode", choices=("userspace", "iptables", "ipvs"), default="userspace")
+    proxy.add_argument("--mode", choices=("userspace", "iptables", "nftables", "ipvs"), default="userspace")
     proxy.add_argument("--ipvs-strict", action="store_true", help="ipvs mode: fail instead of falling back")
-    proxy.add_argument("--cluster-cidr", default="10.244.0.0/16", help="iptables mode: the pod range")
+    proxy.add_argument("--cluster-cidr", default="10.244.0.0/16", help="iptables/nftables: the pod range")
     proxy.add_argument("--hostname-override", default=socket.gethostname(), help="this node's name")
     proxy.add_argument("--node-ip", default="", help="comma-separated addresses for NodePorts (default: the Node's)")
     proxy.add_argument("--scheduler", default="rr", help="rr, wrr, lc, wlc, sh, dh, sed, nq or random "

@@ -22,6 +22,7 @@ from svcnet.client import Client, Handlers, Informer, object_key
 from svcnet.netns import Entered
 from svcnet.proxy import health, healthcheck, metrics, model, show
 from svcnet.proxy.iptables.proxier import IptablesProxier
+from svcnet.proxy.nftables.proxier import NftablesProxier
 from svcnet.proxy.runner import BoundedFrequencyRunner
 from svcnet.proxy.tracker import ChangeTracker
 from svcnet.proxy.userspace.portals import Portals
@@ -67,9 +68,12 @@ class ProxyServer:
         self.proxier = UserspaceProxier(config.node_name, config.node_ips or ("127.0.0.1",), config.scheduler,
                                         config.connect_timeout, config.udp_idle_timeout,
                                         self.metrics.connection, self.entered)
-        self.kernel: IptablesProxier | None = None
+        self.kernel: IptablesProxier | NftablesProxier | None = None
         if config.mode == "iptables":
             self.kernel = IptablesProxier(config.node_name, config.node_ips, config.cluster_cidr, config.netns)
+            self.portals = None
+        elif config.mode == "nftables":
+            self.kernel = NftablesProxier(config.node_name, config.node_ips, config.cluster_cidr, config.netns)
             self.portals = None
         self.nodes = Informer(client, NODES, field_selector=f"metadata.name={config.node_name}")
         self.nodes.add_handlers(Handlers(on_add=self._node_changed, on_update=lambda old, new: self._node_changed(new),

@@ -90,9 +90,19 @@ def test_pods_get_their_own_namespaces_and_reach_each_other(server: Server, node
     assert len(pod_namespaces) >= 2
     server.kubectl("delete", "rs", "web", "-n", ns)
     server.kubectl("delete", "pods", "--all", "-n", ns)
+
+    def no_pods() -> bool:  # a replacement the ReplicaSet made just before it went is deleted too
+        if server.kubectl("get", "pods", "-n", ns, "-o", "name").stdout.strip():
+            server.kubectl("delete", "pods", "--all", "-n", ns, "--wait=false")
+            return False
+        return True
+
+    wait_for(no_pods, 30, "no pods left")
     wait_for(lambda: not any(n in _netns() for n in pod_namespaces), 20, "pod namespaces removed")
-    links = subprocess.run(["ip", "-n", NODE_NETNS, "-o", "link"], capture_output=True, text=True).stdout
-    assert "veth" not in links, links
+    links = wait_for(lambda: (out := subprocess.run(["ip", "-n", NODE_NETNS, "-o", "link"], capture_output=True,
+                                                    text=True).stdout) and "veth" not in out and out, 20,
+                     "no veth left in the node")
+    assert "svcnet0" in links
     rules = subprocess.run(["ip", "netns", "exec", NODE_NETNS, "iptables-save", "-t", "nat"], capture_output=True,
                            text=True).stdout
     assert "--to-destination" not in rules, "the hostPort rules go with the pods"

@@ -42,7 +42,7 @@ class NetnsUp:
                               capture_output=True, text=True, timeout=30).stdout.strip()
 
 
-@pytest.fixture(scope="module", params=["userspace", "iptables"])
+@pytest.fixture(scope="module", params=["userspace", "iptables", "nftables"])
 def cluster(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> Iterator[NetnsUp]:
     up = NetnsUp(tmp_path_factory.mktemp("upnetns") / "data", request.param)
     try:
@@ -117,7 +117,7 @@ def test_the_walkthrough_across_three_node_namespaces(cluster: NetnsUp, tmp_path
         return cluster.kubectl("exec", client, "-n", "dev", "--", "curl", "-s", "-m", "2", url).strip()
 
     wait_for(lambda: {curl("http://10.97.97.97/") for _ in range(6)} == set(ips), 20, "the ClusterIP spreads")
-    if cluster.proxy_mode == "userspace":  # round robin; the iptables rules choose at random (checked above)
+    if cluster.proxy_mode == "userspace":  # round robin; the kernel rules choose at random (checked above)
         answers = [curl("http://10.97.97.97/") for _ in range(6)]
         assert sorted(answers) == sorted(ips * 2), answers
     for node_ip in ("172.18.0.11", "172.18.0.12", "172.18.0.13"):
@@ -134,11 +134,18 @@ def test_the_walkthrough_across_three_node_namespaces(cluster: NetnsUp, tmp_path
         cluster.kubectl("delete", "svc", "service-clusterip", "-n", "dev")
         wait_for(lambda: "10.97.97.97" not in cluster.exec("node-1", "iptables-save"), 10,
                  "every rule mentioning the deleted ClusterIP gone")
+    if cluster.proxy_mode == "nftables":
+        ruleset = cluster.exec("node-1", "nft", "list", "table", "ip", "svcnet")
+        assert "10.97.97.97 . tcp . 80" in ruleset and "numgen random mod 3" in ruleset, ruleset
+        cluster.kubectl("delete", "svc", "service-clusterip", "-n", "dev")
+        wait_for(lambda: "10.97.97.97" not in cluster.exec("node-1", "nft", "list", "ruleset"), 10,
+                 "every element mentioning the deleted ClusterIP gone")
 
 
 def test_clean_stop_removes_every_namespace(cluster: NetnsUp) -> None:
     cluster.proc.send_signal(signal.SIGTERM)
     assert cluster.proc.wait(60) == 0
     left = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
-    assert not [line for line in left.splitlines() if line.startswith("svcnet-")], left
+    ours = ("svcnet-node-", "svcnet-pod-", "svcnet-fabric", "svcnet-client")
+    assert not [line for line in left.splitlines() if line.startswith(ours)], left
     assert "svcnet" not in subprocess.run(["iptables-save"], capture_output=True, text=True).stdout.lower()

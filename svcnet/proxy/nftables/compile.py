@@ -1,0 +1,433 @@
+"""The pure compiler of the nftables proxy mode: a proxy Snapshot in, one `nft -f` transaction out, with
+kube-proxy's nftables design (pkg/proxy/nftables/proxier.go) in a table of svcnet's own, `table ip svcnet`.
+
+Theory of operation. Service dispatch costs one lookup per packet however many services there are:
+`services` does `ip daddr . meta l4proto . th dport vmap @service-ips` (ClusterIPs, external and LB IPs) and,
+for destinations that are local addresses (`fib daddr type local`, or `@nodeport-ips` when NodePorts are
+limited to some CIDRs), `meta l4proto . th dport vmap @service-nodeports`. The verdicts `goto` per service
+port chains named like kube's, `<prefix><8-char base32 sha256>-<ns>/<name>/<proto>/<port>`: `service-`
+(endpoints for Cluster policy), `local-` (Local policy), `external-` (NodePort / external / LB traffic:
+masquerade or the Local-policy short-circuits), and one `endpoint-...__<ip>/<port>` chain per endpoint
+(hairpin masquerade, then `dnat to ip:port`). A policy chain picks an endpoint with
+`numgen random mod N vmap { 0 : goto endpoint-..., ... }`; ClientIP affinity adds, per endpoint, a dynamic
+set `affinity-...` of source addresses with the affinity timeout: the endpoint chain does
+`update @affinity-... { ip saddr }` and the policy chain first tries `ip saddr @affinity-... goto endpoint-...`.
+Masquerading marks packets (`mark-for-masquerade`: `mark set mark or 0x4000`) and `masquerading` (postrouting)
+masquerades marked ones. Services without usable endpoints get elements in `no-endpoint-services` /
+`no-endpoint-nodeports`, looked up in `endpoints-check` from the filter hooks for new connections:
+`goto reject-chain` (`reject`) with no endpoints at all, `drop` with a Local policy and no local endpoints.
+
+Transactions. `build_table` computes the whole desired table as data (`Table`); `render` turns it into one
+`nft -f` transaction. Without a previous table (first sync, or after a failure) the transaction replaces
+the table wholesale: `add table` ; `delete table` ; `table ip svcnet { ... }`. Given the table the previous
+sync left, it rather does `add table` ; `flush table` (every chain emptied), flushes the static maps and sets,
+deletes the chains, maps and sets no longer wanted (and sets whose declaration changed), then declares the
+whole table again -- so the affinity sets keep the source addresses they learnt (kube's behaviour) while
+every element mentioning a removed service address is gone.
+
+Invariants:
+- Pure: no I/O, no clock, no randomness; the same input gives byte-identical text.
+- Deterministic order: service ports sorted by ServicePortName, endpoints by (IP, port); map keys are
+  unique (the first service port claiming an address . protocol . port wins).
+- Every chain a rule or element jumps to is declared in the same transaction.
+- IPv4 only (`table ip`): IPv6 cluster IPs, external IPs and endpoints are ignored.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import ipaddress
+import socket
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from functools import lru_cache
+
+from svcnet.proxy import model
+from svcnet.proxy.iptables.compile import NodeInfo
+
+FAMILY, TABLE = "ip", "svcnet"
+SERVICES, ENDPOINTS_CHECK, REJECT_CHAIN = "services", "endpoints-check", "reject-chain"
+MARK_MASQ, MASQUERADING = "mark-for-masquerade", "masquerading"
+SERVICE_IPS, SERVICE_NODEPORTS, NODEPORT_IPS = "service-ips", "service-nodeports", "nodeport-ips"
+NO_ENDPOINT_SERVICES, NO_ENDPOINT_NODEPORTS = "no-endpoint-services", "no-endpoint-nodeports"
+SERVICE, LOCAL, EXTERNAL, ENDPOINT, AFFINITY = "service-", "local-", "external-", "endpoint-", "affinity-"
+NAME_BASE_MAX = 256 - 16  # nft's name limit less the longest prefix, as kube's chainNameBaseLengthMax
+REJECT = f"goto {REJECT_CHAIN}"
+
+_ADDR_KEY = "ipv4_addr . inet_proto . inet_service : verdict"
+_PORT_KEY = "inet_proto . inet_service : verdict"
+# (name, type, hook, priority): filter chains run before DNAT (kube's dstnat-10) to see service addresses
+_BASE_CHAINS = (
+    ("filter-input", "filter", "input", -110),
+    ("filter-forward", "filter", "forward", -110),
+    ("filter-output", "filter", "output", -110),
+    ("nat-prerouting", "nat", "prerouting", -100),
+    ("nat-output", "nat", "output", -100),
+    ("nat-postrouting", "nat", "postrouting", 100),
+)
+# (from base chain, rule): `reject` is only allowed in the input, forward and output hooks
+_JUMPS = (
+    ("filter-input", f"ct state new jump {ENDPOINTS_CHECK}"),
+    ("filter-forward", f"ct state new jump {ENDPOINTS_CHECK}"),
+    ("filter-output", f"ct state new jump {ENDPOINTS_CHECK}"),
+    ("nat-prerouting", f"jump {SERVICES}"),
+    ("nat-output", f"jump {SERVICES}"),
+    ("nat-postrouting", f"jump {MASQUERADING}"),
+)
+
+
+# --- the table as data ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class NftChain:
+    rules: tuple[str, ...] = ()
+    spec: str = ""  # base chains: "type nat hook output priority -100; policy accept;"
+    comment: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class NftSet:
+    keyword: str  # "set" | "map"
+    spec: tuple[str, ...]  # type, flags, timeout and comment lines
+    elements: tuple[str, ...] = ()
+    dynamic: bool = False  # elements are learnt by the kernel (affinity): kept across syncs, never written
+
+
+@dataclass(frozen=True, slots=True)
+class Table:
+    """Everything svcnet wants in `table ip svcnet`, in declaration order."""
+
+    sets: Mapping[str, NftSet]
+    chains: Mapping[str, NftChain]
+
+
+# --- names ----------------------------------------------------------------------------------------------
+
+
+@lru_cache(maxsize=1 << 17)
+def hash_and_truncate(name: str) -> str:
+    """kube's hashAndTruncate: 8 characters of base32(sha256(name)), "-", the name (cut to fit with "...")."""
+    name = base64.b32encode(hashlib.sha256(name.encode()).digest()).decode()[:8] + "-" + name
+    return name if len(name) <= NAME_BASE_MAX else name[:NAME_BASE_MAX - 3] + "..."
+
+
+def service_name_base(name: model.ServicePortName) -> str:
+    """`HASH-ns/svc/proto/port`, e.g. `ULMVA6XW-ns1/svc1/tcp/p80` (kube's servicePortChainNameBase)."""
+    return hash_and_truncate(f"{name.namespace}/{name.name}/{name.protocol.lower()}/{name.port}")
+
+
+def endpoint_name_base(name: model.ServicePortName, endpoint: model.EndpointInfo) -> str:
+    """`HASH-ns/svc/proto/port__ip/port` (kube's servicePortEndpointChainNameBase)."""
+    return hash_and_truncate(f"{name.namespace}/{name.name}/{name.protocol.lower()}/{name.port}"
+                             f"__{endpoint.ip.replace(':', '.')}/{endpoint.port}")
+
+
+def _quote(text: str) -> str:
+    return '"' + text.replace('"', "'") + '"'
+
+
+def _v4(addresses: Iterable[str]) -> tuple[str, ...]:
+    return tuple(a for a in addresses if a and ":" not in a)
+
+
+def _sorted(endpoints: Iterable[model.EndpointInfo]) -> tuple[model.EndpointInfo, ...]:
+    return tuple(sorted(endpoints, key=lambda e: (socket.inet_aton(e.ip), e.port)))
+
+
+# --- per service port plan ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Port:
+    """One service port with its endpoints categorised as kube's CategorizeEndpoints does."""
+
+    info: model.ServicePortInfo
+    cluster_ip: str
+    base: str
+    cluster_eps: tuple[model.EndpointInfo, ...]  # empty unless the Cluster chain is used
+    local_eps: tuple[model.EndpointInfo, ...]  # empty unless the Local chain is used
+    has_endpoints: bool  # usable endpoints on any node
+
+    @property
+    def name(self) -> str:
+        return str(self.info.name)
+
+    @property
+    def proto(self) -> str:
+        return self.info.protocol.lower()
+
+    @property
+    def external_ips(self) -> tuple[str, ...]:
+        return _v4(self.info.external_ips)
+
+    @property
+    def lb_ips(self) -> tuple[str, ...]:
+        return _v4(self.info.load_balancer_ips)
+
+    @property
+    def accessible(self) -> bool:
+        return bool(self.info.node_port or self.external_ips or self.lb_ips)
+
+    @property
+    def external_local(self) -> bool:
+        return self.info.external_local and self.accessible
+
+    @property
+    def has_internal(self) -> bool:
+        return bool(self.local_eps) if self.info.internal_local else self.has_endpoints
+
+    @property
+    def has_external(self) -> bool:
+        return bool(self.local_eps) if self.external_local else self.has_endpoints
+
+    @property
+    def internal_chain(self) -> str:
+        return (LOCAL if self.info.internal_local else SERVICE) + self.base
+
+    @property
+    def external_policy_chain(self) -> str:
+        return (LOCAL if self.external_local else SERVICE) + self.base
+
+    @property
+    def external_chain(self) -> str:
+        return EXTERNAL + self.base
+
+    def endpoint_bases(self) -> dict[model.EndpointInfo, str]:
+        reachable = _sorted(set(self.cluster_eps) | set(self.local_eps))
+        return {ep: endpoint_name_base(self.info.name, ep) for ep in reachable}
+
+
+def _port(info: model.ServicePortInfo, endpoints: Sequence[model.EndpointInfo], node: str) -> _Port | None:
+    cluster_ips = _v4(info.cluster_ips)
+    if not cluster_ips:
+        return None
+    eps = _sorted(e for e in endpoints if ":" not in e.ip)
+    accessible = bool(info.node_port or _v4(info.external_ips) or _v4(info.load_balancer_ips))
+    everywhere = model.usable(replace(info, internal_local=False), eps, node, external=False)
+    uses_cluster = not info.internal_local or accessible
+    uses_local = info.internal_local or (accessible and info.external_local)
+    # usable() keeps only this node's endpoints for the side of the traffic whose policy is Local
+    local = model.usable(info, eps, node, external=not info.internal_local) if uses_local else ()
+    return _Port(info, cluster_ips[0], service_name_base(info.name), everywhere if uses_cluster else (), local,
+                 bool(everywhere))
+
+
+# --- building -------------------------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class _Builder:
+    node: NodeInfo
+    chains: dict[str, NftChain] = field(default_factory=dict)
+    sets: dict[str, NftSet] = field(default_factory=dict)
+    elements: dict[str, dict[str, str]] = field(default_factory=dict)  # map -> key -> "key [comment] : verdict"
+
+    def chain(self, name: str, *rules: str, spec: str = "", comment: str = "") -> None:
+        self.chains[name] = NftChain(tuple(r for r in rules if r), spec, comment)
+
+    def declare(self, name: str, keyword: str, *spec: str, dynamic: bool = False) -> None:
+        self.sets[name] = NftSet(keyword, spec, dynamic=dynamic)
+        self.elements.setdefault(name, {})
+
+    def element(self, name: str, key: str, verdict: str = "", comment: str = "") -> None:
+        note = f" comment {_quote(comment)}" if comment else ""
+        self.elements[name].setdefault(key, key + note + (f" : {verdict}" if verdict else ""))
+
+    def table(self) -> Table:
+        sets = {name: replace(s, elements=tuple(self.elements[name].values())) for name, s in self.sets.items()}
+        return Table(sets, dict(self.chains))
+
+
+def _node_port_ips(node: NodeInfo) -> list[str] | None:
+    """None when NodePorts answer on every local address (kube's nodePortAddresses.MatchAll)."""
+    cidrs = [ipaddress.ip_network(c, strict=False) for c in node.node_port_addresses if ":" not in c]
+    if not cidrs or any(c.prefixlen == 0 for c in cidrs):
+        return None
+    return [a for a in _v4(node.addresses) if any(ipaddress.ip_address(a) in c for c in cidrs)
+            and not ipaddress.ip_address(a).is_loopback]
+
+
+def _write_static(out: _Builder) -> None:
+    node, mark = out.node, f"{out.node.masquerade_mark:#08x}"
+    for name, kind, hook, priority in _BASE_CHAINS:
+        out.chain(name, *(rule for chain, rule in _JUMPS if chain == name),
+                  spec=f"type {kind} hook {hook} priority {priority}; policy accept;")
+    out.declare(SERVICE_IPS, "map", f"type {_ADDR_KEY}",
+                'comment "ClusterIP, ExternalIP and LoadBalancer IP traffic"')
+    out.declare(SERVICE_NODEPORTS, "map", f"type {_PORT_KEY}", 'comment "NodePort traffic"')
+    out.declare(NO_ENDPOINT_SERVICES, "map", f"type {_ADDR_KEY}",
+                'comment "vmap to drop or reject packets to services with no endpoints"')
+    out.declare(NO_ENDPOINT_NODEPORTS, "map", f"type {_PORT_KEY}",
+                'comment "vmap to drop or reject packets to service nodeports with no endpoints"')
+    ips = _node_port_ips(node)
+    if ips is None:
+        local = "fib daddr type local" + ("" if node.localhost_node_ports else " ip daddr != 127.0.0.0/8")
+    else:
+        out.declare(NODEPORT_IPS, "set", "type ipv4_addr", 'comment "IPs that accept NodePort traffic"')
+        for ip in ips:
+            out.element(NODEPORT_IPS, ip)
+        local = f"ip daddr @{NODEPORT_IPS}"
+    out.chain(SERVICES, f"ip daddr . meta l4proto . th dport vmap @{SERVICE_IPS}",
+              f"{local} meta l4proto . th dport vmap @{SERVICE_NODEPORTS}")
+    out.chain(ENDPOINTS_CHECK, f"ip daddr . meta l4proto . th dport vmap @{NO_ENDPOINT_SERVICES}",
+              f"{local} meta l4proto . th dport vmap @{NO_ENDPOINT_NODEPORTS}")
+    out.chain(REJECT_CHAIN, "reject", comment="helper for @no-endpoint-services / @no-endpoint-nodeports")
+    out.chain(MARK_MASQ, f"mark set mark or {mark}")
+    out.chain(MASQUERADING, f"mark and {mark} == 0 return", f"mark set mark xor {mark}",
+              "masquerade fully-random" if node.random_fully else "masquerade")
+
+
+def _filter_verdicts(port: _Port) -> tuple[str, str]:
+    """(internal, external) verdicts for traffic that finds no endpoint ("" when it does find one)."""
+    if not port.has_endpoints:
+        return REJECT, REJECT
+    return ("" if port.has_internal else "drop"), ("" if port.has_external else "drop")
+
+
+def _write_elements(out: _Builder, port: _Port) -> None:
+    internal, external = _filter_verdicts(port)
+    key = f"{port.proto} . {port.info.port}"
+    if port.has_internal:
+        out.element(SERVICE_IPS, f"{port.cluster_ip} . {key}", f"goto {port.internal_chain}")
+    else:
+        out.element(NO_ENDPOINT_SERVICES, f"{port.cluster_ip} . {key}", internal, port.name)
+    for address in (*port.external_ips, *port.lb_ips):
+        if port.has_endpoints:
+            out.element(SERVICE_IPS, f"{address} . {key}", f"goto {port.external_chain}")
+        if external:
+            out.element(NO_ENDPOINT_SERVICES, f"{address} . {key}", external, port.name)
+    if port.info.node_port:
+        node_key = f"{port.proto} . {port.info.node_port}"
+        if port.has_endpoints:
+            out.element(SERVICE_NODEPORTS, node_key, f"goto {port.external_chain}")
+        if external:
+            out.element(NO_ENDPOINT_NODEPORTS, node_key, external, port.name)
+
+
+def _masquerade_rule(out: _Builder, port: _Port) -> str:
+    """kube's off-cluster masquerade for the internal chain (every source with masquerade_all)."""
+    head = f"ip daddr {port.cluster_ip} {port.proto} dport {port.info.port}"
+    if out.node.masquerade_all:
+        return f"{head} jump {MARK_MASQ}"
+    if out.node.cluster_cidr:
+        return f"{head} ip saddr != {out.node.cluster_cidr} jump {MARK_MASQ}"
+    return ""
+
+
+def _external_rules(out: _Builder, port: _Port) -> list[str]:
+    service = SERVICE + port.base
+    if not port.external_local:
+        rules = [f"jump {MARK_MASQ}"]
+    else:
+        rules = [f"ip saddr {out.node.cluster_cidr} goto {service} comment \"short-circuit pod traffic\""
+                 if out.node.cluster_cidr else "",
+                 f"fib saddr type local jump {MARK_MASQ} comment \"masquerade local traffic\"",
+                 f"fib saddr type local goto {service} comment \"short-circuit local traffic\""]
+    return [*rules, f"goto {port.external_policy_chain}" if port.has_external else ""]
+
+
+def _dispatch_rules(port: _Port, endpoints: Sequence[model.EndpointInfo],
+                    bases: Mapping[model.EndpointInfo, str]) -> list[str]:
+    """kube's writeServiceToEndpointRules: affinity lookups first, then one random pick."""
+    rules = [f"ip saddr @{AFFINITY}{bases[ep]} goto {ENDPOINT}{bases[ep]}" for ep in endpoints
+             ] if port.info.affinity_timeout is not None else []
+    picks = ", ".join(f"{i} : goto {ENDPOINT}{bases[ep]}" for i, ep in enumerate(endpoints))
+    return [*rules, f"numgen random mod {len(endpoints)} vmap {{ {picks} }}"]
+
+
+def _write_service_chains(out: _Builder, port: _Port) -> None:
+    bases = port.endpoint_bases()
+    masquerade = _masquerade_rule(out, port) if port.has_internal else ""
+    for prefix, endpoints in ((SERVICE, port.cluster_eps), (LOCAL, port.local_eps)):
+        if endpoints:
+            chain = prefix + port.base
+            first = masquerade if chain == port.internal_chain else ""
+            out.chain(chain, first, *_dispatch_rules(port, endpoints, bases))
+    if port.has_endpoints and port.accessible:
+        out.chain(port.external_chain, *_external_rules(out, port))
+    timeout = port.info.affinity_timeout
+    for ep, base in bases.items():
+        if timeout is not None:
+            out.declare(AFFINITY + base, "set", "type ipv4_addr", "flags dynamic,timeout", f"timeout {timeout}s",
+                        dynamic=True)
+        out.chain(ENDPOINT + base, f"ip saddr {ep.ip} jump {MARK_MASQ}",
+                  f"update @{AFFINITY}{base} {{ ip saddr }}" if timeout is not None else "",
+                  f"meta l4proto {port.proto} dnat to {ep.ip}:{ep.port}")
+
+
+def build_table(snapshot: model.Snapshot, node: NodeInfo) -> Table:
+    """The whole desired table for this node."""
+    out = _Builder(node)
+    _write_static(out)
+    for name in sorted(snapshot.services):
+        port = _port(snapshot.services[name], snapshot.endpoints.get(name, ()), node.name)
+        if port is not None:
+            _write_elements(out, port)
+            _write_service_chains(out, port)
+    return out.table()
+
+
+# --- rendering ------------------------------------------------------------------------------------------
+
+
+def _render_set(name: str, s: NftSet) -> list[str]:
+    lines = [f"\t{s.keyword} {name} {{", *(f"\t\t{line}" for line in s.spec)]
+    if s.elements:
+        lines.append("\t\telements = { " + ",\n\t\t\t     ".join(s.elements) + " }")
+    return [*lines, "\t}"]
+
+
+def _render_chain(name: str, c: NftChain) -> list[str]:
+    head = [f"\t\t{c.spec}"] if c.spec else []
+    head += [f"\t\tcomment {_quote(c.comment)}"] if c.comment else []
+    return [f"\tchain {name} {{", *head, *(f"\t\t{rule}" for rule in c.rules), "\t}"]
+
+
+def render_body(table: Table) -> list[str]:
+    lines = [f"table {FAMILY} {TABLE} {{", '\tcomment "rules for svcnet"']
+    for name, s in table.sets.items():
+        lines += _render_set(name, s)
+    for name, c in table.chains.items():
+        lines += _render_chain(name, c)
+    return [*lines, "}"]
+
+
+def _cleanup(table: Table, previous: Table) -> list[str]:
+    """After `flush table` (rules gone, elements not): empty what is rewritten, delete what is not wanted.
+    Each object is first `add`ed (a no-op when it exists), so a table that drifted from `previous` (an object
+    removed behind svcnet's back) does not fail the transaction."""
+    where = f"{FAMILY} {TABLE}"
+    lines = []
+    for name, old in previous.sets.items():
+        new = table.sets.get(name)
+        stale = new is None or (new.keyword, new.spec) != (old.keyword, old.spec)
+        if stale or not old.dynamic:
+            lines.append(f"add {old.keyword} {where} {name} {{ {'; '.join(old.spec)}; }}")
+            lines.append(f"{'delete' if stale else 'flush'} {old.keyword} {where} {name}")
+    for name, chain in previous.chains.items():
+        current = table.chains.get(name)
+        if current is None or current.spec != chain.spec:
+            lines += [f"add chain {where} {name}", f"delete chain {where} {name}"]
+    return lines
+
+
+def render(table: Table, previous: Table | None = None) -> str:
+    """One `nft -f` transaction: a wholesale replace without `previous`, else an in-place rewrite of it."""
+    lines = [f"add table {FAMILY} {TABLE}"]
+    if previous is None:
+        lines.append(f"delete table {FAMILY} {TABLE}")
+    else:
+        lines += [f"flush table {FAMILY} {TABLE}", *_cleanup(table, previous)]
+    return "\n".join([*lines, *render_body(table)]) + "\n"
+
+
+def compile_ruleset(snapshot: model.Snapshot, node: NodeInfo, previous: Table | None = None) -> str:
+    """The `nft -f` input for this snapshot (see `render` for what `previous` changes)."""
+    return render(build_table(snapshot, node), previous)
+
+
+def delete_ruleset() -> str:
+    """Removes svcnet's table, whether or not it exists."""
+    return f"add table {FAMILY} {TABLE}\ndelete table {FAMILY} {TABLE}\n"
