@@ -38,6 +38,20 @@ def stale_udp_flows(old: model.Snapshot | None, new: model.Snapshot) -> list[tup
     return pairs
 
 
+def forwarding_table(snapshot: model.Snapshot | None, node_name: str) -> list[VirtualServer]:
+    """What kernel rules send where, for `svcnet proxy show` (no connection counts: the kernel keeps no
+    per-backend tally for iptables or nftables rules)."""
+    if snapshot is None:
+        return []
+    servers = []
+    for name, info in sorted(snapshot.services.items()):
+        endpoints = model.usable(info, snapshot.endpoints.get(name, ()), node_name, external=False)
+        backends = tuple(Backend(e.ip, e.port, node_name=e.node_name) for e in endpoints)
+        servers += [VirtualServer(info.protocol, ip, info.port, "random", info.affinity_timeout, backends,
+                                  str(name)) for ip in info.cluster_ips]
+    return servers
+
+
 class IptablesProxier:
     def __init__(self, node_name: str, node_ips: tuple[str, ...], cluster_cidr: str, netns: str = "") -> None:
         self.node = NodeInfo(node_name, addresses=node_ips, cluster_cidr=cluster_cidr)
@@ -59,16 +73,7 @@ class IptablesProxier:
         return []
 
     def status(self) -> list[VirtualServer]:
-        """What the rules send where (no connection counts: the kernel keeps no per-backend tally here)."""
-        if self.snapshot is None:
-            return []
-        servers = []
-        for name, info in sorted(self.snapshot.services.items()):
-            endpoints = model.usable(info, self.snapshot.endpoints.get(name, ()), self.node.name, external=False)
-            backends = tuple(Backend(e.ip, e.port, node_name=e.node_name) for e in endpoints)
-            servers += [VirtualServer(info.protocol, ip, info.port, "random", info.affinity_timeout, backends,
-                                      str(name)) for ip in info.cluster_ips]
-        return servers
+        return forwarding_table(self.snapshot, self.node.name)
 
     async def close(self) -> None:
         await self.applier.cleanup(jump_rules())

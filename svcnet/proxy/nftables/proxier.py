@@ -15,10 +15,10 @@ import asyncio
 from collections.abc import Iterable
 
 from svcnet.proxy import model
-from svcnet.proxy.backends import Backend, VirtualServer
+from svcnet.proxy.backends import VirtualServer
 from svcnet.proxy.iptables.apply import IptablesApplier
 from svcnet.proxy.iptables.compile import NodeInfo
-from svcnet.proxy.iptables.proxier import stale_udp_flows
+from svcnet.proxy.iptables.proxier import forwarding_table, stale_udp_flows
 from svcnet.proxy.nftables.compile import Table, build_table, delete_ruleset, render
 from svcnet.tools import which
 
@@ -62,16 +62,7 @@ class NftablesProxier:
         return []
 
     def status(self) -> list[VirtualServer]:
-        """What the rules send where (no connection counts: the kernel keeps no per-backend tally here)."""
-        if self.snapshot is None:
-            return []
-        servers = []
-        for name, info in sorted(self.snapshot.services.items()):
-            endpoints = model.usable(info, self.snapshot.endpoints.get(name, ()), self.node.name, external=False)
-            backends = tuple(Backend(e.ip, e.port, node_name=e.node_name) for e in endpoints)
-            servers += [VirtualServer(info.protocol, ip, info.port, "random", info.affinity_timeout, backends,
-                                      str(name)) for ip in info.cluster_ips]
-        return servers
+        return forwarding_table(self.snapshot, self.node.name)
 
     async def close(self) -> None:
         await self.applier.apply(delete_ruleset())
