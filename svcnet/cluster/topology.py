@@ -7,7 +7,7 @@ module creates, so nothing is added to the machine's own namespace.
                    agent's netns runtime), routes 10.244.M.0/24 via 172.18.0.(10+M) for every other node M
     svcnet-client  eth0 172.18.0.100/24: "outside the cluster", for NodePorts
 `plan` is pure (names and addresses); `create` and `destroy` run `ip`. `destroy` removes every namespace the plan
-names, whatever state an earlier run left.
+names and every pod namespace, whatever state an earlier run (or a kill -9) left.
 """
 
 from __future__ import annotations
@@ -67,6 +67,8 @@ async def create(nodes: list[NodePlan]) -> None:
 
 
 async def destroy(nodes: list[NodePlan]) -> None:
-    for name in [CLIENT, FABRIC, *(n.netns for n in nodes)]:
+    """Remove the topology and any pod namespaces (`svcnet-pod-*`) an agent killed with -9 left behind."""
+    pods = [p.name for p in NETNS_DIR.glob("svcnet-pod-*")] if NETNS_DIR.exists() else []
+    for name in [*pods, CLIENT, FABRIC, *(n.netns for n in nodes)]:
         if (NETNS_DIR / name).exists():
             await ip("netns", "del", name, check=False)

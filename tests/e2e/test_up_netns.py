@@ -8,6 +8,7 @@ import json
 import os
 import signal
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -51,7 +52,9 @@ def cluster(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureReq
         if up.proc.poll() is None:
             os.killpg(up.proc.pid, signal.SIGKILL)
             up.proc.wait()
-            for name in ("svcnet-client", "svcnet-fabric", "svcnet-node-1", "svcnet-node-2", "svcnet-node-3"):
+            listed = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout.split()
+            ours = ("svcnet-client", "svcnet-fabric", "svcnet-node-", "svcnet-pod-")
+            for name in (n for n in listed if n.startswith(ours)):
                 subprocess.run(["ip", "netns", "del", name], capture_output=True)
 
 
@@ -99,7 +102,7 @@ spec:
 
 
 def _ready_pods(up: NetnsUp) -> list[dict[str, Any]] | None:
-    pods = json.loads(up.kubectl("get", "pods", "-n", "dev", "-o", "json"))["items"]
+    pods = json.loads(up.kubectl("get", "pods", "-n", "dev", "-l", "app=nginx-pod", "-o", "json"))["items"]
     ready = [p for p in pods if any(c["type"] == "Ready" and c["status"] == "True"
                                     for c in p.get("status", {}).get("conditions", []))]
     return ready if len(ready) == 3 == len(pods) else None
@@ -140,6 +143,81 @@ def test_the_walkthrough_across_three_node_namespaces(cluster: NetnsUp, tmp_path
         cluster.kubectl("delete", "svc", "service-clusterip", "-n", "dev")
         wait_for(lambda: "10.97.97.97" not in cluster.exec("node-1", "nft", "list", "ruleset"), 10,
                  "every element mentioning the deleted ClusterIP gone")
+
+
+SPREAD = """
+apiVersion: v1
+kind: Service
+metadata: {name: spread, namespace: dev}
+spec:
+  selector: {app: nginx-pod}
+  clusterIP: 10.97.97.98
+  ports: [{port: 80, targetPort: 80}]
+---
+apiVersion: apps/v1
+kind: ReplicaSet
+metadata: {name: echo, namespace: dev}
+spec:
+  replicas: 1
+  selector: {matchLabels: {app: echo}}
+  template:
+    metadata: {labels: {app: echo}}
+    spec:
+      nodeSelector: {kubernetes.io/hostname: node-3}
+      containers: [{name: echo, image: svcnet/udp-echo, args: ["5353"]}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: echo, namespace: dev}
+spec:
+  selector: {app: echo}
+  clusterIP: 10.97.97.99
+  ports: [{port: 53, targetPort: 5353, protocol: UDP}]
+"""
+
+COUNT = """import collections, json, urllib.request
+seen = collections.Counter(urllib.request.urlopen("http://{ip}/", timeout=3).read().decode().strip()
+                           for _ in range({n}))
+print(json.dumps(seen))"""
+
+UDP_PING = """import socket
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("0.0.0.0", 40053))  # the same source port every time: the conntrack entry is reused
+s.settimeout(2)
+s.sendto(b"ping", ("10.97.97.99", 53))
+print(s.recv(100).decode())"""
+
+
+def test_distribution_affinity_and_udp_after_a_backend_is_replaced(cluster: NetnsUp, tmp_path: Path) -> None:
+    """Over 3,000 connections each of 3 pods gets a third (±10 %); ClientIP affinity sticks; a UDP client that
+    keeps its source port still gets answers after its only backend pod is replaced (stale conntrack cleaned)."""
+    cluster.kubectl("apply", "-f", str(write(tmp_path, "spread.yaml", SPREAD)))
+    pods = wait_for(lambda: _ready_pods(cluster), 60, "the seed's 3 pods")
+    client = next(p for p in pods if p["spec"]["nodeName"] == "node-1")["metadata"]["name"]
+
+    def run(code: str) -> str:
+        return cluster.kubectl("exec", client, "-n", "dev", "--", sys.executable, "-c", code).strip()
+
+    wait_for(lambda: len(json.loads(run(COUNT.format(ip="10.97.97.98", n=30)))) == 3, 20, "all 3 pods answer")
+    counts = json.loads(run(COUNT.format(ip="10.97.97.98", n=3000)))
+    assert len(counts) == 3 and all(900 <= c <= 1100 for c in counts.values()), counts
+    cluster.kubectl("patch", "svc", "spread", "-n", "dev", "-p", '{"spec":{"sessionAffinity":"ClientIP"}}')
+    wait_for(lambda: len(json.loads(run(COUNT.format(ip="10.97.97.98", n=20)))) == 1, 20, "affinity: one pod")
+
+    def echo_pod() -> dict[str, Any] | None:
+        found = json.loads(cluster.kubectl("get", "pods", "-n", "dev", "-l", "app=echo", "-o", "json"))["items"]
+        ready = [p for p in found if not p["metadata"].get("deletionTimestamp") and any(
+            c["type"] == "Ready" and c["status"] == "True" for c in p.get("status", {}).get("conditions", []))]
+        return ready[0] if len(ready) == 1 == len(found) else None
+
+    first = wait_for(echo_pod, 30, "the echo pod")
+    assert wait_for(lambda: run(UDP_PING) == "ping", 20, "UDP through the ClusterIP")
+    cluster.kubectl("delete", "pod", first["metadata"]["name"], "-n", "dev")
+    second = wait_for(lambda: (p := echo_pod()) and p["metadata"]["uid"] != first["metadata"]["uid"] and p, 30,
+                      "a replacement echo pod")
+    assert second["status"]["podIP"] != first["status"]["podIP"]
+    assert wait_for(lambda: run(UDP_PING) == "ping", 20, "UDP from the same source port reaches the new pod")
 
 
 def test_clean_stop_removes_every_namespace(cluster: NetnsUp) -> None:
