@@ -4,7 +4,8 @@ module creates, so nothing is added to the machine's own namespace.
 
     svcnet-fabric  bridge fabric0 (no address: a switch)
     svcnet-node-N  eth0 172.18.0.(10+N)/24 on the fabric, pod bridge svcnet0 10.244.N.1/24 (made by the node
-                   agent's netns runtime), routes 10.244.M.0/24 via 172.18.0.(10+M) for every other node M
+                   agent's netns runtime), routes 10.244.M.0/24 via 172.18.0.(10+M) for every other node M,
+                   and 10.96.0.0/12 on eth0 so the node itself reaches ClusterIPs
     svcnet-client  eth0 172.18.0.100/24: "outside the cluster", for NodePorts
 `plan` is pure (names and addresses); `create` and `destroy` run `ip`. `destroy` removes every namespace the plan
 names and every pod namespace, whatever state an earlier run (or a kill -9) left.
@@ -20,6 +21,7 @@ FABRIC = "svcnet-fabric"
 CLIENT = "svcnet-client"
 FABRIC_PREFIX = "172.18.0"
 CLIENT_IP = f"{FABRIC_PREFIX}.100"
+SERVICE_CIDR = "10.96.0.0/12"
 
 
 @dataclass(frozen=True)
@@ -62,6 +64,9 @@ async def create(nodes: list[NodePlan]) -> None:
         for other in nodes:
             if other is not node:
                 await ip("-n", node.netns, "route", "add", other.pod_cidr, "via", other.ip)
+        # as a real node's default route does: the node itself can reach ClusterIPs (the proxy's rules act after
+        # the route lookup for locally made connections)
+        await ip("-n", node.netns, "route", "add", SERVICE_CIDR, "dev", "eth0")
     await ip("netns", "add", CLIENT)
     await _attach(CLIENT, CLIENT_IP, "v-client")
 

@@ -123,6 +123,8 @@ def test_the_walkthrough_across_three_node_namespaces(cluster: NetnsUp, tmp_path
     if cluster.proxy_mode == "userspace":  # round robin; the kernel rules choose at random (checked above)
         answers = [curl("http://10.97.97.97/") for _ in range(6)]
         assert sorted(answers) == sorted(ips * 2), answers
+    node_view = cluster.exec("node-2", "curl", "-s", "-m", "2", "http://10.97.97.97/")
+    assert node_view in ips, f"a node reaches the ClusterIP too: {node_view!r}"
     for node_ip in ("172.18.0.11", "172.18.0.12", "172.18.0.13"):
         assert cluster.exec("client", "curl", "-s", "-m", "2", f"http://{node_ip}:30002/") in ips
     resolv = cluster.kubectl("exec", client, "-n", "dev", "--", "cat", "/etc/resolv.conf")
