@@ -11,48 +11,23 @@ from __future__ import annotations
 
 import os
 import re
-import signal
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import KUBECTL, SVCNET, LineReader, wait_for
-from tests.e2e.test_up import _free_port
+from tests.e2e.conftest import KUBECTL, SVCNET, wait_for
+from tests.e2e.test_up_netns import NetnsUp
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="svcnet up --netns needs root")
 
 STEP = re.compile(r"^(PASS|FAIL|SKIP) step (\d+): ")
-NAMESPACES = ("svcnet-client", "svcnet-fabric", "svcnet-node-1", "svcnet-node-2", "svcnet-node-3")
 EXPECTED = {**{n: "PASS" for n in (1, 2, 3, 4, 5, 7, 8, 10)}, 6: "SKIP", 9: "SKIP"}
 
 
 def _no_other_netns_up() -> bool:
     return subprocess.run(["pgrep", "-f", "svcnet up --netns"], capture_output=True).returncode == 1
-
-
-class NetnsUp:
-    def __init__(self, data_dir: Path, proxy_mode: str) -> None:
-        self.data_dir = data_dir
-        self.proxy_mode = proxy_mode
-        self.proc = subprocess.Popen([str(SVCNET), "up", "--netns", "--nodes", "3", "--data-dir", str(data_dir),
-                                      "--port", str(_free_port()), "--proxy-mode", proxy_mode],
-                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                                     start_new_session=True)
-        LineReader(self.proc.stdout).wait_line(lambda line: line.strip().startswith("ready in"), 90,
-                                                "svcnet up --netns ready")
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(60)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait()
-        for name in NAMESPACES:
-            subprocess.run(["ip", "netns", "del", name], capture_output=True)
 
 
 @pytest.fixture(scope="module", params=["userspace", "iptables"])

@@ -19,6 +19,7 @@ from tests.e2e.conftest import KUBECTL, SVCNET, LineReader, wait_for, write
 from tests.e2e.test_up import _free_port
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="svcnet up --netns needs root")
+OURS = ("svcnet-node-", "svcnet-pod-", "svcnet-fabric", "svcnet-client")
 
 
 class NetnsUp:
@@ -38,6 +39,19 @@ class NetnsUp:
         assert out.returncode == 0, f"kubectl {' '.join(args)}: {out.stderr}"
         return out.stdout
 
+    def stop(self) -> None:
+        """SIGTERM (SIGKILL if it hangs), then remove whatever namespaces of ours are left."""
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(60)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
+        listed = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout.split()
+        for name in (n for n in listed if n.startswith(OURS)):
+            subprocess.run(["ip", "netns", "del", name], capture_output=True)
+
     def exec(self, node: str, *cmd: str) -> str:
         return subprocess.run([str(SVCNET), "exec", node, "--data-dir", str(self.data_dir), "--", *cmd],
                               capture_output=True, text=True, timeout=30).stdout.strip()
@@ -49,13 +63,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureReq
     try:
         yield up
     finally:
-        if up.proc.poll() is None:
-            os.killpg(up.proc.pid, signal.SIGKILL)
-            up.proc.wait()
-            listed = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout.split()
-            ours = ("svcnet-client", "svcnet-fabric", "svcnet-node-", "svcnet-pod-")
-            for name in (n for n in listed if n.startswith(ours)):
-                subprocess.run(["ip", "netns", "del", name], capture_output=True)
+        up.stop()
 
 
 SEED = """
@@ -226,6 +234,5 @@ def test_clean_stop_removes_every_namespace(cluster: NetnsUp) -> None:
     cluster.proc.send_signal(signal.SIGTERM)
     assert cluster.proc.wait(60) == 0
     left = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
-    ours = ("svcnet-node-", "svcnet-pod-", "svcnet-fabric", "svcnet-client")
-    assert not [line for line in left.splitlines() if line.startswith(ours)], left
+    assert not [line for line in left.splitlines() if line.startswith(OURS)], left
     assert "svcnet" not in subprocess.run(["iptables-save"], capture_output=True, text=True).stdout.lower()
