@@ -210,7 +210,7 @@ def _class_doc(cls: type) -> str:
 
 def main() -> None:
     gen = Generator()
-    kinds = [(r.group, r.version, r.kind) for r in resources.RESOURCES] + EXTRA_KINDS
+    kinds = [(r.group, r.version, r.kind) for r in resources.RESOURCES if not r.custom] + EXTRA_KINDS
     for group, version, kind in kinds:
         prefix = "CoreV1" if (group, kind) == ("", "Event") else f"{version.upper()[:1]}{version[1:]}"
         cls = getattr(models, f"{prefix}{kind}")

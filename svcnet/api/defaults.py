@@ -315,6 +315,113 @@ def _default_node(node: Obj) -> None:
         status["allocatable"] = dict(status["capacity"])
 
 
+# ---- Gateway API (the CRDs' schema defaults, gateway-api v1.3 standard channel) -------------------------------
+
+_PENDING = {"lastTransitionTime": "1970-01-01T00:00:00Z", "message": "Waiting for controller", "reason": "Pending",
+            "status": "Unknown"}
+_GATEWAY_GROUP = "gateway.networking.k8s.io"
+
+
+def _pending(*types: str) -> list[Obj]:
+    return [{**_PENDING, "type": t} for t in types]
+
+
+def _default_status_conditions(obj: Obj, *types: str) -> None:
+    """The CRDs default `status` (and `status.conditions`) to Unknown/Pending conditions until a controller
+    writes them."""
+    status = obj.get("status")
+    if status is None:
+        obj["status"] = {"conditions": _pending(*types)}
+    elif isinstance(status, dict) and status.get("conditions") is None:
+        status["conditions"] = _pending(*types)
+
+
+def _default_gateway_class(gc: Obj) -> None:
+    _default_status_conditions(gc, "Accepted")
+
+
+def _default_gateway(gw: Obj) -> None:
+    spec = _dict(gw, "spec")
+    for address in _dicts(spec, "addresses"):
+        address.setdefault("type", "IPAddress")
+    for listener in _dicts(spec, "listeners"):
+        allowed = listener.get("allowedRoutes")
+        if allowed is None:
+            allowed = listener["allowedRoutes"] = {}
+        if isinstance(allowed, dict):
+            namespaces = _dict(allowed, "namespaces")
+            namespaces.setdefault("from", "Same")
+            for kind in _dicts(allowed, "kinds"):
+                kind.setdefault("group", _GATEWAY_GROUP)
+        tls = listener.get("tls")
+        if isinstance(tls, dict):
+            tls.setdefault("mode", "Terminate")
+            for ref in _dicts(tls, "certificateRefs"):
+                ref.setdefault("group", "")
+                ref.setdefault("kind", "Secret")
+    status = gw.get("status")
+    if isinstance(status, dict):
+        for address in _dicts(status, "addresses"):
+            address.setdefault("type", "IPAddress")
+    _default_status_conditions(gw, "Accepted", "Programmed")
+
+
+def _default_backend_ref(ref: Obj) -> None:
+    ref.setdefault("group", "")
+    ref.setdefault("kind", "Service")
+
+
+def _default_route_filters(filters: list[Obj]) -> None:
+    for f in filters:
+        mirror = f.get("requestMirror")
+        if isinstance(mirror, dict):
+            if isinstance(mirror.get("backendRef"), dict):
+                _default_backend_ref(mirror["backendRef"])
+            if isinstance(mirror.get("fraction"), dict):
+                mirror["fraction"].setdefault("denominator", 100)
+        redirect = f.get("requestRedirect")
+        if isinstance(redirect, dict):
+            redirect.setdefault("statusCode", 302)
+
+
+def _default_route_match(match: Obj) -> None:
+    path = match.get("path")
+    if path is None:
+        path = match["path"] = {}
+    if isinstance(path, dict):
+        path.setdefault("type", "PathPrefix")
+        path.setdefault("value", "/")
+    for key in ("headers", "queryParams"):
+        for item in _dicts(match, key):
+            item.setdefault("type", "Exact")
+
+
+def _default_http_route(route: Obj) -> None:
+    spec = _dict(route, "spec")
+    for ref in _dicts(spec, "parentRefs"):
+        ref.setdefault("group", _GATEWAY_GROUP)
+        ref.setdefault("kind", "Gateway")
+    if spec.get("rules") is None:
+        spec["rules"] = [{}]
+    for rule in _dicts(spec, "rules"):
+        if rule.get("matches") is None:
+            rule["matches"] = [{}]
+        for match in _dicts(rule, "matches"):
+            _default_route_match(match)
+        _default_route_filters(_dicts(rule, "filters"))
+        for ref in _dicts(rule, "backendRefs"):
+            _default_backend_ref(ref)
+            ref.setdefault("weight", 1)
+            _default_route_filters(_dicts(ref, "filters"))
+    status = route.get("status")
+    if isinstance(status, dict):
+        for parent in _dicts(status, "parents"):
+            parent_ref = parent.get("parentRef")
+            if isinstance(parent_ref, dict):
+                parent_ref.setdefault("group", _GATEWAY_GROUP)
+                parent_ref.setdefault("kind", "Gateway")
+
+
 _DEFAULTERS: dict[str, Callable[[Obj], None]] = {
     "Service": _default_service,
     "Pod": _default_pod,
@@ -327,4 +434,7 @@ _DEFAULTERS: dict[str, Callable[[Obj], None]] = {
     "Namespace": _default_namespace,
     "IngressClass": _default_ingress_class,
     "Node": _default_node,
+    "GatewayClass": _default_gateway_class,
+    "Gateway": _default_gateway,
+    "HTTPRoute": _default_http_route,
 }

@@ -45,8 +45,10 @@ def apply_patch(content_type: str, original: dict, body: bytes, kind: str) -> di
     return handler(original, _decode(body), kind)
 
 
-def unsupported_patch_type(content_type: str) -> APIError:
-    accepted = ", ".join(PATCH_TYPES)
+def unsupported_patch_type(content_type: str, custom: bool = False) -> APIError:
+    """415 for a patch type the kind does not take; `custom` kinds (served like CRDs) take no strategic merge
+    patch, as kube-apiserver answers for custom resources."""
+    accepted = ", ".join(t for t in PATCH_TYPES if not (custom and t == STRATEGIC_MERGE_PATCH))
     return APIError(415, "UnsupportedMediaType",
                     f"the body of the request was in an unknown format - accepted media types include: {accepted}"
                     f" (got {content_type!r})")

@@ -1,6 +1,12 @@
 """The kinds svcnet serves: one table that discovery, OpenAPI, routing, storage keys and kubectl tables read.
 
-Invariants: plural names are unique per group; every kind has exactly one storage version (the one listed).
+`RESOURCES` holds the stored kinds, one storage version each; the Gateway API kinds are among them (served as
+built-in kinds, with CRD semantics: `custom` marks them). `SERVED` adds the legacy views: kinds served in an older
+group-version and kept in another one's storage (`storage_api_version`), converted on every request by
+`svcnet.api.conversion`, each request answered with the `deprecation` warning kube-apiserver gives.
+
+Invariants: plural names are unique per group-version; every kind has exactly one storage version (its entry in
+`RESOURCES`); a legacy view's storage version is in `RESOURCES`, and it shares that entry's store keys.
 """
 
 from __future__ import annotations
@@ -32,6 +38,9 @@ class ResourceInfo:
     categories: tuple[str, ...] = ()
     verbs: tuple[str, ...] = ALL_VERBS
     subresources: tuple[Subresource, ...] = field(default=())
+    custom: bool = False  # served like a CRD: no strategic merge patch, no compiled-in types in clients
+    storage_api_version: str = ""  # a legacy view: the apiVersion its objects are stored in ("" = this one)
+    deprecation: str = ""  # the Warning text every request to this version gets
 
     @property
     def api_version(self) -> str:
@@ -47,8 +56,10 @@ class ResourceInfo:
 
     @property
     def storage_prefix(self) -> str:
-        """Key prefix in the store: /registry/<group>/<plural>/ (core group: /registry/<plural>/)."""
-        return f"/registry/{self.group}/{self.plural}/" if self.group else f"/registry/{self.plural}/"
+        """Key prefix in the store: /registry/<group>/<plural>/ (core group: /registry/<plural>/); a legacy view
+        shares its storage version's prefix."""
+        group = self.storage_api_version.rpartition("/")[0] if self.storage_api_version else self.group
+        return f"/registry/{group}/{self.plural}/" if group else f"/registry/{self.plural}/"
 
     def key(self, namespace: str, name: str) -> str:
         if self.namespaced:
@@ -70,6 +81,18 @@ _SCALE = Subresource("scale", "Scale", group="autoscaling", version="v1")
 def _status(kind: str, group: str = "", version: str = "v1") -> Subresource:
     return Subresource("status", kind, group, version)
 
+
+GATEWAY = "gateway.networking.k8s.io"
+GATEWAY_API: tuple[ResourceInfo, ...] = (
+    ResourceInfo(GATEWAY, "v1", "GatewayClass", "gatewayclasses", "gatewayclass", False, ("gc",), ("gateway-api",),
+                 subresources=(_status("GatewayClass", GATEWAY),), custom=True),
+    ResourceInfo(GATEWAY, "v1", "Gateway", "gateways", "gateway", True, ("gtw",), ("gateway-api",),
+                 subresources=(_status("Gateway", GATEWAY),), custom=True),
+    ResourceInfo(GATEWAY, "v1", "HTTPRoute", "httproutes", "httproute", True, (), ("gateway-api",),
+                 subresources=(_status("HTTPRoute", GATEWAY),), custom=True),
+    ResourceInfo(GATEWAY, "v1beta1", "ReferenceGrant", "referencegrants", "referencegrant", True, ("refgrant",),
+                 ("gateway-api",), custom=True),
+)
 
 RESOURCES: tuple[ResourceInfo, ...] = (
     ResourceInfo("", "v1", "Namespace", "namespaces", "namespace", False, ("ns",),
@@ -104,10 +127,29 @@ RESOURCES: tuple[ResourceInfo, ...] = (
                  subresources=(_status("Ingress", "networking.k8s.io"),)),
     ResourceInfo("networking.k8s.io", "v1", "IngressClass", "ingressclasses", "ingressclass", False),
     ResourceInfo("coordination.k8s.io", "v1", "Lease", "leases", "lease", True),
+    *GATEWAY_API,
 )
 
-_BY_GVR: dict[tuple[str, str, str], ResourceInfo] = {(r.group, r.version, r.plural): r for r in RESOURCES}
-_BY_GVK: dict[tuple[str, str, str], ResourceInfo] = {(r.group, r.version, r.kind): r for r in RESOURCES}
+_INGRESS_DEPRECATED = "{} Ingress is deprecated in v1.{}+, unavailable in v1.22+; use networking.k8s.io/v1 Ingress"
+
+
+def _legacy_ingress(group: str, deprecated_since: int) -> ResourceInfo:
+    return ResourceInfo(group, "v1beta1", "Ingress", "ingresses", "ingress", True, ("ing",),
+                        subresources=(_status("Ingress", group, "v1beta1"),),
+                        storage_api_version="networking.k8s.io/v1",
+                        deprecation=_INGRESS_DEPRECATED.format(f"{group}/v1beta1", deprecated_since))
+
+
+# Served, not stored: after the stored kinds, so discovery lists networking.k8s.io/v1 first and `kubectl get
+# ingress` resolves to it.
+LEGACY: tuple[ResourceInfo, ...] = (
+    _legacy_ingress("networking.k8s.io", 19),
+    _legacy_ingress("extensions", 14),
+)
+SERVED: tuple[ResourceInfo, ...] = RESOURCES + LEGACY
+
+_BY_GVR: dict[tuple[str, str, str], ResourceInfo] = {(r.group, r.version, r.plural): r for r in SERVED}
+_BY_GVK: dict[tuple[str, str, str], ResourceInfo] = {(r.group, r.version, r.kind): r for r in SERVED}
 
 
 def lookup(group: str, version: str, plural: str) -> ResourceInfo | None:
@@ -127,10 +169,19 @@ def lookup_kind(api_version: str, kind: str) -> ResourceInfo | None:
     return _BY_GVK.get((group, version, kind))
 
 
+def storage_info(info: ResourceInfo) -> ResourceInfo:
+    """The stored kind behind `info`: itself, or a legacy view's storage version."""
+    if not info.storage_api_version:
+        return info
+    stored = lookup_kind(info.storage_api_version, info.kind)
+    assert stored is not None and not stored.storage_api_version
+    return stored
+
+
 def group_versions() -> list[tuple[str, str]]:
-    """(group, version) pairs in discovery order, core group first."""
+    """Served (group, version) pairs in discovery order, core group first; a group's preferred version first."""
     seen: list[tuple[str, str]] = []
-    for r in RESOURCES:
+    for r in SERVED:
         if (r.group, r.version) not in seen:
             seen.append((r.group, r.version))
     return seen

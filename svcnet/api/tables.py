@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import datetime
 import functools
+import json
 from collections.abc import Callable
 from typing import Any
 
@@ -445,6 +446,29 @@ def _event_row(ev: Obj, now: Now) -> list[Any]:
             _event_source(ev), str(ev.get("message", "")).strip(), first, count, _name(ev)]
 
 
+def _condition_status(obj: Obj, kind: str) -> str:
+    """`.status.conditions[?(@.type==kind)].status`, as a CRD printer column gives it ("" when absent)."""
+    conditions = (obj.get("status") or {}).get("conditions") or []
+    return next((str(c.get("status", "")) for c in conditions if isinstance(c, dict) and c.get("type") == kind), "")
+
+
+def _gateway_addresses(gw: Obj) -> str:
+    """`.status.addresses[*].value`: several results joined by spaces, as the JSONPath printer does."""
+    addresses = (gw.get("status") or {}).get("addresses") or []
+    return " ".join(str(a.get("value", "")) for a in addresses if isinstance(a, dict))
+
+
+def _gateway_class_row(gc: Obj, now: Now) -> list[Any]:
+    spec = gc.get("spec") or {}
+    return [_name(gc), spec.get("controllerName", ""), _condition_status(gc, "Accepted"), age(gc, now),
+            spec.get("description", "")]
+
+
+def _json_cell(value: Any) -> str:
+    """A CRD printer column of type string over a list prints it as JSON (`["a.example.com"]`)."""
+    return json.dumps(value, separators=(",", ":")) if value else ""
+
+
 def _simple(*cells: Callable[[Obj], Any]) -> RowFn:
     """Row function for NAME, the given cells, AGE."""
     def row(obj: Obj, now: Now) -> list[Any]:
@@ -527,6 +551,19 @@ _PRINTERS: dict[str, tuple[list[Column], RowFn]] = {
                      _ingress_class_row),
     "Lease": ([_NAME, _col("Holder", "io.k8s.api.coordination.v1.LeaseSpec#holderIdentity"), _AGE],
               _simple(lambda o: (o.get("spec") or {}).get("holderIdentity") or "")),
+    # Gateway API: the CRDs' additionalPrinterColumns
+    "GatewayClass": ([_NAME, _col("Controller", "Domain-prefixed path of the controller"),
+                      _col("Accepted", "The status of the Accepted condition"), _AGE,
+                      _wide("Description", "Human-readable description")],
+                     _gateway_class_row),
+    "Gateway": ([_NAME, _col("Class", "Name of the GatewayClass"),
+                 _col("Address", "Addresses the Gateway is reachable at"),
+                 _col("Programmed", "The status of the Programmed condition"), _AGE],
+                _simple(lambda o: (o.get("spec") or {}).get("gatewayClassName", ""), _gateway_addresses,
+                        lambda o: _condition_status(o, "Programmed"))),
+    "HTTPRoute": ([_NAME, _col("Hostnames", "Hostnames matched against the Host header"), _AGE],
+                  _simple(lambda o: _json_cell((o.get("spec") or {}).get("hostnames")))),
+    "ReferenceGrant": ([_NAME, _AGE], _simple()),
     "ControllerRevision": ([_NAME, _col("Controller", "Controller of the object"),
                             _col("Revision", f"{_APPS}ControllerRevision#revision"), _AGE],
                            _simple(_controller_of, lambda o: o.get("revision", 0))),

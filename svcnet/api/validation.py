@@ -26,7 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from svcnet.api import errors, resources, selectors
+from svcnet.api import errors, gateway_validation, resources, selectors
 from svcnet.api.errors import Cause
 
 __all__ = ["NetworkConfig", "validate"]
@@ -1476,6 +1476,15 @@ def _validate_controller_revision(rev: Obj, ctx: _Context) -> Causes:
     return _nonnegative("revision", rev.get("revision"))
 
 
+def _context_free(check: Callable[[Obj], Causes]) -> Callable[[Obj, _Context], Causes]:
+    """A validator that needs no network ranges (the Gateway API kinds') in this table's shape."""
+    return lambda obj, ctx: check(obj)
+
+
+def _context_free_update(check: Callable[[Obj, Obj], Causes]) -> Callable[[Obj, Obj, _Context], Causes]:
+    return lambda obj, old, ctx: check(obj, old)
+
+
 _VALIDATORS: dict[str, Callable[[Obj, _Context], Causes]] = {
     "Service": _validate_service,
     "Pod": _validate_pod,
@@ -1492,6 +1501,7 @@ _VALIDATORS: dict[str, Callable[[Obj, _Context], Causes]] = {
     "Node": _validate_node,
     "Event": _validate_event,
     "ControllerRevision": _validate_controller_revision,
+    **{kind: _context_free(check) for kind, check in gateway_validation.VALIDATORS.items()},
 }
 
 def _validate_node_update(new: Obj, old: Obj, ctx: _Context) -> Causes:
@@ -1519,4 +1529,5 @@ _UPDATE_VALIDATORS: dict[str, Callable[[Obj, Obj, _Context], Causes]] = {
     "IngressClass": _validate_ingress_class_update,
     "ConfigMap": _validate_config_map_update,
     "Secret": _validate_secret_update,
+    **{kind: _context_free_update(check) for kind, check in gateway_validation.UPDATE_VALIDATORS.items()},
 }

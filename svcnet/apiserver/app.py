@@ -24,7 +24,7 @@ from prometheus_client import (
 from svcnet.api import errors, openapi
 from svcnet.apiserver import codec, discovery
 from svcnet.apiserver.auth import PUBLIC_PATHS, READ_VERBS, Tokens
-from svcnet.apiserver.handlers import ResourceHandlers
+from svcnet.apiserver.handlers import DEPRECATION, ResourceHandlers
 from svcnet.apiserver.registry import Registry
 
 log = logging.getLogger(__name__)
@@ -175,7 +175,15 @@ def create_app(registry: Registry, tokens: Tokens | None) -> web.Application:
     app.router.add_route("*", "/apis/{group}/{version}", routes.group_version)
     app.router.add_route("*", "/apis/{group}/{version}/{rest:.+}", routes.group_resource)
     app.on_shutdown.append(routes.on_shutdown)
+    app.on_response_prepare.append(_deprecation_warning)
     return app
+
+
+async def _deprecation_warning(request: web.Request, response: web.StreamResponse) -> None:
+    """Every response to a deprecated version, errors included, carries kube's `Warning: 299 - "..."`."""
+    text = request.get(DEPRECATION)
+    if text:
+        response.headers.add("Warning", f'299 - "{text}"')
 
 
 def _json(obj: Any, content_type: str = "application/json") -> web.Response:

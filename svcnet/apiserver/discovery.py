@@ -1,6 +1,8 @@
 """Discovery documents (legacy and aggregated v2) and /version, computed from the resource table.
 
-Pure: documents are plain dicts built once from `svcnet.api.resources.RESOURCES`.
+Pure: documents are plain dicts built from `svcnet.api.resources.SERVED`. A group lists its versions in the order
+of that table, the preferred (storage) version first, so `kubectl get ingress` means networking.k8s.io/v1 although
+v1beta1 and extensions/v1beta1 are served too.
 """
 
 from __future__ import annotations
@@ -61,22 +63,31 @@ def _aggregated_resource(info: ResourceInfo) -> dict[str, Any]:
 
 
 def _in_group(group: str) -> list[ResourceInfo]:
-    return [r for r in resources.RESOURCES if r.group == group]
+    return [r for r in resources.SERVED if r.group == group]
+
+
+def _groups() -> dict[str, list[str]]:
+    """Served groups in discovery order, each with its versions, the preferred one first."""
+    groups: dict[str, list[str]] = {}
+    for group, version in resources.group_versions():
+        groups.setdefault(group, []).append(version)
+    return groups
 
 
 def aggregated(core: bool) -> dict[str, Any]:
     """`/api` (core=True) or `/apis` (core=False) in the apidiscovery.k8s.io/v2 form."""
-    groups = [g for g, _ in resources.group_versions() if (g == "") == core]
     items = []
-    for group in groups:
+    for group, versions in _groups().items():
+        if (group == "") != core:
+            continue
         infos = _in_group(group)
         items.append({
             "metadata": {"name": group, "creationTimestamp": None},
             "versions": [{
-                "version": infos[0].version,
-                "resources": [_aggregated_resource(r) for r in infos],
+                "version": version,
+                "resources": [_aggregated_resource(r) for r in infos if r.version == version],
                 "freshness": "Current",
-            }],
+            } for version in versions],
         })
     return {"kind": "APIGroupDiscoveryList", "apiVersion": "apidiscovery.k8s.io/v2", "metadata": {}, "items": items}
 
@@ -91,11 +102,11 @@ def legacy_api_versions() -> dict[str, Any]:
 
 def legacy_group_list() -> dict[str, Any]:
     groups = []
-    for group, version in resources.group_versions():
+    for group, versions in _groups().items():
         if not group:
             continue
-        gv = {"groupVersion": f"{group}/{version}", "version": version}
-        groups.append({"name": group, "versions": [gv], "preferredVersion": gv})
+        listed = [{"groupVersion": f"{group}/{version}", "version": version} for version in versions]
+        groups.append({"name": group, "versions": listed, "preferredVersion": listed[0]})
     return {"kind": "APIGroupList", "apiVersion": "v1", "groups": groups}
 
 

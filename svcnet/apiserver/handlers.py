@@ -3,6 +3,11 @@
 Invariants: every response body is JSON with `kind` and `apiVersion`; errors are raised as `APIError` and rendered
 as `Status` by the app's middleware; watches stream one JSON event per line, chunked, and end with an ERROR event
 (410) when the requested resourceVersion is compacted.
+
+Legacy versions (`extensions/v1beta1` Ingress): the registry works on the storage version; bodies are converted
+to it on the way in (patches inside the registry, against the object in the served version), objects and watch
+events back to the served version on the way out, and the request is marked (`DEPRECATION`) so the app adds
+kube's deprecation `Warning` to whatever response it gets.
 """
 
 from __future__ import annotations
@@ -16,12 +21,13 @@ from typing import Any
 
 from aiohttp import web
 
-from svcnet.api import errors, resources, tables
+from svcnet.api import conversion, errors, resources, tables
 from svcnet.apiserver import codec, node_proxy, paths, strategies
 from svcnet.apiserver.registry import DeleteOptions, Filter, ListOptions, Registry, WriteOptions
 from svcnet.store.base import CompactedError, StoreError
 
 DEFAULT_WATCH_TIMEOUT = 1800
+DEPRECATION = web.RequestKey("deprecation", str)
 BOOKMARK_INTERVAL = 30.0
 
 
@@ -97,8 +103,11 @@ class ResourceHandlers:
 
     def respond(self, request: web.Request, info: resources.ResourceInfo, obj: dict[str, Any], status: int = 200,
                 warnings: list[str] | None = None) -> web.Response:
+        """`obj` (in its storage version) as `info`'s version serves it: converted, or as a Table."""
         if codec.wants_table(request.headers.get("Accept")) and obj.get("kind") == info.kind:
             obj = self._table(request, info, [obj], obj["metadata"].get("resourceVersion", ""))
+        elif obj.get("kind") == info.kind:
+            obj = served_form(info, obj)
         headers = {"Warning": ", ".join(f'299 - "{w}"' for w in warnings)} if warnings else None
         return web.Response(body=codec.encode(obj), status=status, content_type="application/json",
                             headers=headers)
@@ -112,6 +121,8 @@ class ResourceHandlers:
 
     async def handle(self, request: web.Request, group: str, version: str, rest: list[str]) -> web.StreamResponse:
         target = paths.parse(group, version, rest)
+        if target.info.deprecation:
+            request[DEPRECATION] = target.info.deprecation
         method = request.method
         if target.subresource:
             return await self._subresource(request, target)
@@ -128,7 +139,7 @@ class ResourceHandlers:
         if method == "GET":
             if target.legacy_watch:
                 return await self.watch(request, target)
-            obj = await self.registry.get(target.info, target.namespace or "", target.name)
+            obj = await self.registry.get(_stored(target), target.namespace or "", target.name)
             return self.respond(request, target.info, obj)
         if method == "PUT":
             return await self.update(request, target)
@@ -138,11 +149,22 @@ class ResourceHandlers:
             return await self.delete(request, target)
         raise errors.method_not_allowed()
 
+    def _incoming(self, target: paths.Target, obj: dict[str, Any], name: str | None) -> dict[str, Any]:
+        """A request body sent to a legacy version, in the storage version (others pass as they are)."""
+        stored = _stored(target)
+        if stored is target.info:
+            return obj
+        return self.registry.to_storage(stored, target.info, target.namespace or "", obj, name)
+
     async def list(self, request: web.Request, target: paths.Target) -> web.Response:
-        if not codec.wants_table(request.headers.get("Accept")):
+        stored = _stored(target)
+        wants_table = codec.wants_table(request.headers.get("Accept"))
+        if not wants_table and stored is target.info:
             body = await self.registry.list_json(target.info, target.namespace, _list_options(request))
             return web.Response(body=body, content_type="application/json")
-        result = await self.registry.list(target.info, target.namespace, _list_options(request))
+        result = await self.registry.list(stored, target.namespace, _list_options(request))
+        if not wants_table:
+            return web.Response(body=codec.encode(served_list(target.info, result)), content_type="application/json")
         table = self._table(request, target.info, result["items"], result["metadata"]["resourceVersion"])
         if "continue" in result["metadata"]:
             table["metadata"]["continue"] = result["metadata"]["continue"]
@@ -151,13 +173,15 @@ class ResourceHandlers:
     async def create(self, request: web.Request, target: paths.Target) -> web.Response:
         opts = _write_options(request)
         obj = codec.decode_object(request.content_type, await request.read())
-        result = await self.registry.create(target.info, target.namespace or "", obj, opts)
+        obj = self._incoming(target, obj, None)
+        result = await self.registry.create(_stored(target), target.namespace or "", obj, opts)
         return self.respond(request, target.info, result.obj, 201, result.warnings)
 
     async def update(self, request: web.Request, target: paths.Target, subresource: str = "") -> web.Response:
         opts = _write_options(request)
         obj = codec.decode_object(request.content_type, await request.read())
-        result = await self.registry.update(target.info, target.namespace or "", target.name, obj, opts,
+        obj = self._incoming(target, obj, target.name)
+        result = await self.registry.update(_stored(target), target.namespace or "", target.name, obj, opts,
                                             subresource)
         return self.respond(request, target.info, result.obj, 201 if result.created else 200, result.warnings)
 
@@ -167,13 +191,13 @@ class ResourceHandlers:
         if len(body) > codec.MAX_BODY_BYTES:
             raise errors.too_large()
         content_type = request.headers.get("Content-Type", "")
-        result = await self.registry.patch(target.info, target.namespace or "", target.name, content_type, body,
-                                           opts, subresource)
+        result = await self.registry.patch(_stored(target), target.namespace or "", target.name, content_type, body,
+                                           opts, subresource, served=target.info)
         return self.respond(request, target.info, result.obj, 201 if result.created else 200, result.warnings)
 
     async def delete(self, request: web.Request, target: paths.Target) -> web.Response:
         opts = await _delete_options(request)
-        obj, gone = await self.registry.delete(target.info, target.namespace or "", target.name, opts)
+        obj, gone = await self.registry.delete(_stored(target), target.namespace or "", target.name, opts)
         if not gone or target.info.kind in strategies.RETURN_DELETED_OBJECT:
             return self.respond(request, target.info, obj)
         meta = obj["metadata"]
@@ -185,9 +209,9 @@ class ResourceHandlers:
     async def delete_collection(self, request: web.Request, target: paths.Target) -> web.Response:
         if target.info.kind == "Namespace":
             raise errors.method_not_allowed()
-        result = await self.registry.delete_collection(target.info, target.namespace, _list_options(request),
+        result = await self.registry.delete_collection(_stored(target), target.namespace, _list_options(request),
                                                        await _delete_options(request))
-        return web.Response(body=codec.encode(result), content_type="application/json")
+        return web.Response(body=codec.encode(served_list(target.info, result)), content_type="application/json")
 
     # ---- subresources ---------------------------------------------------------------------------------------
 
@@ -196,7 +220,7 @@ class ResourceHandlers:
         if sub in ("status", "finalize"):
             if method == "GET":
                 return self.respond(request, target.info, await self.registry.get(
-                    target.info, target.namespace or "", target.name))
+                    _stored(target), target.namespace or "", target.name))
             kind = "status" if sub == "status" else "finalize"
             if method == "PUT":
                 return await self.update(request, target, kind)
@@ -287,7 +311,7 @@ class ResourceHandlers:
         response = web.StreamResponse(headers={"Content-Type": "application/json",
                                                "Transfer-Encoding": "chunked"})
         await response.prepare(request)
-        events = self.registry.watch(info, target.namespace, flt, opts.resource_version)
+        events = self.registry.watch(_stored(target), target.namespace, flt, opts.resource_version)
         queue: asyncio.Queue[tuple[str, Any]] = asyncio.Queue(maxsize=1024)
         pump = asyncio.get_running_loop().create_task(_pump(events, queue))
         deadline = asyncio.get_running_loop().time() + timeout
@@ -325,12 +349,31 @@ class ResourceHandlers:
             event_type, obj = payload
             if as_table:
                 obj = self._table(request, info, [obj], obj["metadata"]["resourceVersion"])
+            else:
+                obj = served_form(info, obj)
             await response.write(codec.encode({"type": event_type, "object": obj}) + b"\n")
 
     async def _bookmark(self, info: resources.ResourceInfo) -> dict[str, Any]:
         rv = await self.registry.store.current_revision()
         return {"type": "BOOKMARK", "object": {"kind": info.kind, "apiVersion": info.api_version,
                                                "metadata": {"resourceVersion": str(rv)}}}
+
+
+def _stored(target: paths.Target) -> resources.ResourceInfo:
+    return resources.storage_info(target.info)
+
+
+def served_form(info: resources.ResourceInfo, obj: dict[str, Any]) -> dict[str, Any]:
+    """A stored object as `info`'s version serves it."""
+    if not info.storage_api_version or obj.get("apiVersion") == info.api_version:
+        return obj
+    return conversion.convert(obj, info.api_version)
+
+
+def served_list(info: resources.ResourceInfo, listed: dict[str, Any]) -> dict[str, Any]:
+    if not info.storage_api_version:
+        return listed
+    return {**listed, "apiVersion": info.api_version, "items": [served_form(info, i) for i in listed["items"]]}
 
 
 async def _pump(events: AsyncIterator[tuple[str, dict[str, Any]]], queue: asyncio.Queue[tuple[str, Any]]) -> None:

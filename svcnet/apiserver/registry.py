@@ -5,6 +5,9 @@ This is the only module that turns API objects into store keys and back. Invaria
 - A write is validated whole before it reaches the store; a rejected write changes nothing (allocations taken for it
   are released again).
 - Updates are optimistic: a stale resourceVersion is a 409 Conflict; patches retry internally on conflict.
+- Objects are stored, validated and defaulted in their storage version; a patch sent to a legacy version
+  (`served`) is applied to the object converted to that version and converted back before anything else.
+- Admission (kube's DefaultIngressClass) runs on create after defaulting, before validation.
 - Deleting an object with finalizers (or a pod on a node, gracefully) only sets deletionTimestamp; the object goes
   when its last finalizer is removed (or the node agent confirms the pod is gone). A namespace is kept (phase
   Terminating) while its spec.finalizers is non-empty too: the namespace controller empties its content, then
@@ -26,7 +29,7 @@ from typing import Any
 
 import orjson
 
-from svcnet.api import defaults, errors, patch, schema, selectors, ssa, validation
+from svcnet.api import admission, conversion, defaults, errors, patch, schema, selectors, ssa, validation
 from svcnet.api.jsontree import clone
 from svcnet.api.resources import ResourceInfo
 from svcnet.apiserver import codec, services, strategies
@@ -43,6 +46,7 @@ from svcnet.store.base import (
 
 log = logging.getLogger(__name__)
 _NAME_CHARS = "bcdfghjklmnpqrstvwxz2456789"
+_INGRESS_CLASSES = "/registry/networking.k8s.io/ingressclasses/"
 _PATCH_RETRIES = 16
 
 
@@ -203,12 +207,20 @@ class Registry:
             await self._check_namespace(namespace, info, obj.get("metadata", {}).get("name", ""))
         obj = strategies.prepare_for_create(info, obj)
         obj = defaults.apply_defaults(info.kind, obj)
+        obj = await self._admit(info, obj)
         self._validate(info, obj, None)
         meta = obj["metadata"]
         meta["uid"] = str(uuid.uuid4())
         meta["creationTimestamp"] = self.now()
         obj = ssa.update_managed_fields(None, obj, opts.field_manager or "unknown", "Update", self.now(), info.kind)
         return WriteResult(await self._store_new(info, namespace, obj, opts), created=True, warnings=warnings)
+
+    async def _admit(self, info: ResourceInfo, obj: dict[str, Any]) -> dict[str, Any]:
+        """Mutating admission on create: an Ingress without a class gets the default IngressClass."""
+        if info.kind != "Ingress" or not admission.needs_ingress_class(obj):
+            return obj
+        classes = await self.store.range(_INGRESS_CLASSES)
+        return admission.default_ingress_class(obj, [self.decode(kv) for kv in classes.kvs])
 
     async def _store_new(self, info: ResourceInfo, namespace: str, obj: dict[str, Any],
                          opts: WriteOptions) -> dict[str, Any]:
@@ -233,6 +245,14 @@ class Registry:
             raise errors.APIError(403, "Forbidden",
                                   f'{info.plural} "{name}" is forbidden: unable to create new content in namespace '
                                   f"{namespace} because it is being terminated", kind=info.plural)
+
+    def to_storage(self, info: ResourceInfo, served: ResourceInfo, namespace: str, obj: dict[str, Any],
+                   name: str | None) -> dict[str, Any]:
+        """`obj`, sent to the `served` version of `info`'s kind, checked against that version and converted to
+        `info`'s (the storage version)."""
+        obj = self._check_identity(served, namespace, obj, name)
+        return obj if served is info else self._check_identity(info, namespace,
+                                                                conversion.convert(obj, info.api_version), name)
 
     def _check_identity(self, info: ResourceInfo, namespace: str, obj: dict[str, Any],
                         name: str | None) -> dict[str, Any]:
@@ -296,6 +316,9 @@ class Registry:
     async def _write_update(self, info: ResourceInfo, kv: KeyValue, old: dict[str, Any], new: dict[str, Any],
                             opts: WriteOptions, subresource: str, operation: str) -> WriteResult:
         warnings = check_fields(info, new, opts)
+        # kube defaults on decode, before the strategy compares specs: a write that only leaves out defaulted
+        # fields (a merge patch replacing a list with its undefaulted self) changes nothing, generation included
+        new = defaults.apply_defaults(info.kind, new)
         new = strategies.prepare_for_update(info, new, old, subresource)
         new = defaults.apply_defaults(info.kind, new)
         new = self.services.keep_allocations(info, new, old)
@@ -324,20 +347,26 @@ class Registry:
             meta.get("deletionGracePeriodSeconds", 0) == 0 and not _namespace_finalizers(obj)
 
     async def patch(self, info: ResourceInfo, namespace: str, name: str, content_type: str, body: bytes,
-                    opts: WriteOptions, subresource: str = "") -> WriteResult:
-        is_apply = content_type.split(";")[0].strip() == "application/apply-patch+yaml"
+                    opts: WriteOptions, subresource: str = "", served: ResourceInfo | None = None) -> WriteResult:
+        """`served`: the (legacy) version the patch is written against, when it is not `info`'s."""
+        media = patch.media_type(content_type)
+        is_apply = media == patch.APPLY_PATCH
+        if info.custom and media == patch.STRATEGIC_MERGE_PATCH:  # as for CRDs: no Go struct, no patch strategy
+            raise patch.unsupported_patch_type(content_type, custom=True)
+        view = served or info
         for _ in range(_PATCH_RETRIES):
             kv = await self.store.get(info.key(namespace, name))
             if kv is None:
                 if is_apply and not subresource:
-                    return await self._apply_create(info, namespace, name, body, opts)
-                raise errors.not_found(info.plural, name, info.group)
+                    return await self._apply_create(info, namespace, name, body, opts, view)
+                raise errors.not_found(view.plural, name, view.group)
             old = self.decode(kv)
+            live = conversion.convert(old, view.api_version)
             if is_apply:
-                new = self._apply(info, old, body, opts)
+                new = self._apply(view, live, body, opts)
             else:
-                new = patch.apply_patch(content_type, old, body, info.kind)
-            new = self._check_identity(info, namespace, new, name)
+                new = patch.apply_patch(content_type, live, body, info.kind)
+            new = self.to_storage(info, view, namespace, new, name)
             wanted_rv = new["metadata"].get("resourceVersion")
             if wanted_rv and wanted_rv != old["metadata"]["resourceVersion"]:
                 raise self._stale(info, name)
@@ -359,9 +388,8 @@ class Registry:
         return ssa.apply(live, applied, opts.field_manager, opts.force, self.now(), info.kind)
 
     async def _apply_create(self, info: ResourceInfo, namespace: str, name: str, body: bytes,
-                            opts: WriteOptions) -> WriteResult:
-        obj = self._apply(info, None, body, opts)
-        obj = self._check_identity(info, namespace, obj, name)
+                            opts: WriteOptions, view: ResourceInfo) -> WriteResult:
+        obj = self.to_storage(info, view, namespace, self._apply(view, None, body, opts), name)
         managed = obj["metadata"].get("managedFields")
         result = await self.create(info, namespace, obj, WriteOptions(opts.dry_run, "", opts.field_validation))
         if managed is not None and not opts.dry_run:  # keep the Apply ownership, not the create's Update entry

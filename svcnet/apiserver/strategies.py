@@ -33,7 +33,9 @@ def prepare_for_create(info: ResourceInfo, obj: dict[str, Any]) -> dict[str, Any
     meta = obj.setdefault("metadata", {})
     for field in ("deletionTimestamp", "deletionGracePeriodSeconds", "selfLink"):
         meta.pop(field, None)
-    if info.kind in _STATUS_RESET_ON_CREATE:
+    if info.custom and has_status_subresource(info):  # CRD strategy: create cannot set status
+        obj.pop("status", None)
+    elif info.kind in _STATUS_RESET_ON_CREATE:
         obj["status"] = {"loadBalancer": {}} if info.kind == "Service" else {}
     elif info.kind == "Pod":
         obj["status"] = {"phase": "Pending", "qosClass": _qos_class(obj)}

@@ -38,7 +38,9 @@ def test_index_lists_every_group_version() -> None:
     hashes = openapi.document_hashes()
     index = openapi.openapi_v3_index(hashes)
     assert set(index["paths"]) == {"api/v1", "apis/apps/v1", "apis/discovery.k8s.io/v1",
-                                   "apis/networking.k8s.io/v1", "apis/coordination.k8s.io/v1"}
+                                   "apis/networking.k8s.io/v1", "apis/coordination.k8s.io/v1",
+                                   "apis/gateway.networking.k8s.io/v1", "apis/gateway.networking.k8s.io/v1beta1",
+                                   "apis/networking.k8s.io/v1beta1", "apis/extensions/v1beta1"}
     assert index["paths"]["api/v1"] == {"serverRelativeURL": f"/openapi/v3/api/v1?hash={hashes['api/v1']}"}
 
 

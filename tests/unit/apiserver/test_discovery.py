@@ -42,3 +42,27 @@ def test_legacy_documents() -> None:
     assert {"services", "services/status", "pods/log", "replicationcontrollers/scale"} <= names
     assert discovery.resource_list("", "v9") is None
     assert discovery.version_info()["minor"] == "32"
+
+
+def test_legacy_ingress_versions_come_after_the_preferred_one() -> None:
+    items = discovery.aggregated(core=False)["items"]
+    names = [i["metadata"]["name"] for i in items]
+    assert names.count("networking.k8s.io") == 1
+    assert names.index("networking.k8s.io") < names.index("extensions")
+    networking = next(i for i in items if i["metadata"]["name"] == "networking.k8s.io")
+    assert [v["version"] for v in networking["versions"]] == ["v1", "v1beta1"]
+    assert [r["resource"] for r in networking["versions"][1]["resources"]] == ["ingresses"]
+    legacy = {g["name"]: g for g in discovery.legacy_group_list()["groups"]}
+    assert legacy["networking.k8s.io"]["preferredVersion"]["version"] == "v1"
+    assert [v["version"] for v in legacy["networking.k8s.io"]["versions"]] == ["v1", "v1beta1"]
+    assert legacy["extensions"]["versions"] == [{"groupVersion": "extensions/v1beta1", "version": "v1beta1"}]
+
+
+def test_gateway_api_kinds_with_short_names_and_category() -> None:
+    gateway = _resources(discovery.aggregated(core=False), "gateway.networking.k8s.io")
+    assert gateway["gatewayclasses"]["scope"] == "Cluster" and gateway["gatewayclasses"]["shortNames"] == ["gc"]
+    assert gateway["gateways"]["shortNames"] == ["gtw"] and gateway["gateways"]["categories"] == ["gateway-api"]
+    assert [s["subresource"] for s in gateway["httproutes"]["subresources"]] == ["status"]
+    v1beta1 = discovery.resource_list("gateway.networking.k8s.io", "v1beta1")
+    assert v1beta1 is not None
+    assert [(r["name"], r.get("shortNames")) for r in v1beta1["resources"]] == [("referencegrants", ["refgrant"])]

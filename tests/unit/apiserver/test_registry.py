@@ -202,3 +202,54 @@ async def test_list_json_splices_resource_versions(registry: Registry, labels: d
     spliced = json.loads(await registry.list_json(CM, "dev", ListOptions()))
     assert spliced == await registry.list(CM, "dev", ListOptions())
     assert spliced["items"][0]["metadata"]["resourceVersion"].isdigit()
+
+
+# ---- legacy Ingress, DefaultIngressClass, custom kinds ---------------------------------------------------------
+
+ING = resources.lookup("networking.k8s.io", "v1", "ingresses")
+ING_EXT = resources.lookup("extensions", "v1beta1", "ingresses")
+ING_CLASS = resources.lookup("networking.k8s.io", "v1", "ingressclasses")
+GATEWAY = resources.lookup("gateway.networking.k8s.io", "v1", "gateways")
+
+
+def v1_ingress(name: str) -> dict[str, Any]:
+    return {"apiVersion": "networking.k8s.io/v1", "kind": "Ingress", "metadata": {"name": name},
+            "spec": {"defaultBackend": {"service": {"name": "web", "port": {"number": 80}}}}}
+
+
+async def test_patch_through_legacy_version_applies_to_the_legacy_form(registry: Registry) -> None:
+    await registry.create(ING, "dev", v1_ingress("a"), OPTS)
+    body = b'{"spec":{"backend":{"servicePort":"http"}}}'
+    result = await registry.patch(ING, "dev", "a", "application/merge-patch+json", body, OPTS, served=ING_EXT)
+    assert result.obj["apiVersion"] == "networking.k8s.io/v1"
+    assert result.obj["spec"] == {"defaultBackend": {"service": {"name": "web", "port": {"name": "http"}}}}
+    with pytest.raises(errors.APIError) as caught:  # the legacy form's apiVersion is the only one it takes
+        await registry.patch(ING, "dev", "a", "application/merge-patch+json",
+                             b'{"apiVersion":"networking.k8s.io/v1"}', OPTS, served=ING_EXT)
+    assert caught.value.code == 400
+
+
+async def test_default_ingress_class_on_create_only(registry: Registry) -> None:
+    await registry.create(ING, "dev", v1_ingress("before"), OPTS)
+    await registry.create(ING_CLASS, "", {"metadata": {"name": "main", "annotations": {
+        "ingressclass.kubernetes.io/is-default-class": "true"}}, "spec": {"controller": "svcnet.io/ingress"}}, OPTS)
+    created = (await registry.create(ING, "dev", v1_ingress("after"), OPTS)).obj
+    assert created["spec"]["ingressClassName"] == "main"
+    before = await registry.get(ING, "dev", "before")
+    updated = await registry.update(ING, "dev", "before", before, OPTS)
+    assert "ingressClassName" not in updated.obj["spec"]
+
+
+async def test_custom_kinds_refuse_strategic_merge_patch_and_ignore_undefaulted_lists(registry: Registry) -> None:
+    gw = {"apiVersion": "gateway.networking.k8s.io/v1", "kind": "Gateway", "metadata": {"name": "g"},
+          "spec": {"gatewayClassName": "c", "listeners": [{"name": "http", "port": 80, "protocol": "HTTP"}]},
+          "status": {"conditions": []}}
+    created = (await registry.create(GATEWAY, "dev", gw, OPTS)).obj
+    assert [c["type"] for c in created["status"]["conditions"]] == ["Accepted", "Programmed"]  # create resets status
+    with pytest.raises(errors.APIError) as caught:
+        await registry.patch(GATEWAY, "dev", "g", "application/strategic-merge-patch+json", b"{}", OPTS)
+    assert caught.value.code == 415
+    same = b'{"spec":{"listeners":[{"name":"http","port":80,"protocol":"HTTP"}]}}'
+    result = await registry.patch(GATEWAY, "dev", "g", "application/merge-patch+json", same, OPTS)
+    assert result.obj["metadata"]["resourceVersion"] == created["metadata"]["resourceVersion"]
+    assert result.obj["metadata"]["generation"] == 1
