@@ -1,11 +1,16 @@
-"""Kernel proxy rules benchmark: how long svcnet takes to compile and load its iptables ruleset, next to
-`iptables-restore` alone loading the identical text, in one run, inside throwaway network namespaces.
+"""Kernel proxy rules benchmark: how long svcnet takes to compile and load its iptables and nftables rulesets,
+next to `iptables-restore` / `nft -f` alone loading the identical text, in one run, inside throwaway network
+namespaces.
 
-Figures (goals from issue 7): for 1,000 / 5,000 / 10,000 services x 5 endpoints — svcnet's compile time, its full
-sync (compile + `iptables-restore --noflush` + hooks), and the bare restore of the same text into a fresh
-namespace (the anchor; goal: full sync <= 1.2 x bare restore); then a one-endpoint change synced as a partial sync
-(goal < 50 ms at 10,000 services). nftables figures come with the nftables mode. Root only; every namespace is
-deleted on exit. Usage: .venv/bin/python bench/proxy_rules.py [--sizes 1000,5000,10000]
+Figures (goals from issue 7), per mode, for N services x 5 endpoints — svcnet's compile time, its full sync
+(compile + load [+ iptables hooks]), and the bare load of the same text into a fresh namespace (the anchor; goal:
+full sync <= 1.2 x bare load); then one-endpoint changes synced as partial syncs, end to end: a new snapshot
+handed to the proxier -> the rules in the kernel (goal < 50 ms at 10,000 services); nftables mode repeats it
+`--changes` times (an endpoint removed, then put back, on different services) and prints the median and the
+worst, after checking that the kernel's chain really changed. Sizes are per mode, because iptables-nft needs
+~8 minutes for 10,000 services here: `--iptables-sizes` (default 1000,5000) and `--nftables-sizes` (default
+1000,5000,10000); an empty list skips the mode. Root only; every namespace is deleted on exit, even on failure.
+Usage: .venv/bin/python bench/proxy_rules.py [--iptables-sizes 1000,5000] [--nftables-sizes 1000,5000,10000]
 """
 
 from __future__ import annotations
@@ -14,14 +19,19 @@ import argparse
 import asyncio
 import dataclasses
 import os
+import statistics
 import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from svcnet.proxy import model
 from svcnet.proxy.iptables.compile import NodeInfo, compile_rules
 from svcnet.proxy.iptables.proxier import IptablesProxier
+from svcnet.proxy.nftables import compile as nft
+from svcnet.proxy.nftables.proxier import NftablesProxier
 
 NODE = NodeInfo("n1", addresses=("172.18.0.11",), cluster_cidr="10.244.0.0/16")
 
@@ -36,60 +46,119 @@ def snapshot(services: int, endpoints: int = 5) -> model.Snapshot:
     return model.Snapshot(infos, eps)
 
 
-def netns() -> str:
+@contextmanager
+def netns() -> Iterator[str]:
+    """A throwaway network namespace, deleted however the block ends."""
     name = f"svcnet-bench-{uuid.uuid4().hex[:6]}"
     subprocess.run(["ip", "netns", "add", name], check=True)
-    return name
-
-
-def bare_restore(text: str) -> float:
-    ns = netns()
     try:
-        start = time.perf_counter()
-        subprocess.run(["ip", "netns", "exec", ns, "iptables-restore", "-w", "--noflush"], input=text.encode(),
-                       check=True)
-        return time.perf_counter() - start
+        yield name
     finally:
-        subprocess.run(["ip", "netns", "del", ns], check=False)
+        subprocess.run(["ip", "netns", "del", name], check=False)
 
 
-async def measure(size: int) -> dict[str, float]:
+def bare_load(command: list[str], text: str) -> float:
+    with netns() as ns:
+        start = time.perf_counter()
+        subprocess.run(["ip", "netns", "exec", ns, *command], input=text.encode(), check=True)
+        return time.perf_counter() - start
+
+
+def one_endpoint_less(snap: model.Snapshot, index: int) -> model.Snapshot:
+    """`snap` with the first endpoint of the index-th service port gone (everything else the same objects)."""
+    name = list(snap.services)[index]
+    return dataclasses.replace(snap, endpoints={**snap.endpoints, name: snap.endpoints[name][1:]})
+
+
+async def measure_iptables(size: int) -> dict[str, float]:
     snap = snapshot(size)
     start = time.perf_counter()
     compiled = compile_rules(snap, NODE)
     compile_s = time.perf_counter() - start
-    ns = netns()
-    try:
+    with netns() as ns:
         proxier = IptablesProxier(NODE.name, NODE.addresses, NODE.cluster_cidr, ns)
         start = time.perf_counter()
         await proxier.sync(snap, full=True)
         full_s = time.perf_counter() - start
-        first = next(iter(snap.services))
-        changed = dataclasses.replace(snap, endpoints={**snap.endpoints, first: snap.endpoints[first][1:]})
         start = time.perf_counter()
-        await proxier.sync(changed, full=False)
+        await proxier.sync(one_endpoint_less(snap, 0), full=False)
         partial_s = time.perf_counter() - start
         await proxier.close()
-    finally:
-        subprocess.run(["ip", "netns", "del", ns], check=False)
-    return {"compile": compile_s, "full": full_s, "bare": bare_restore(compiled.text), "partial": partial_s,
+    bare = bare_load(["iptables-restore", "-w", "--noflush"], compiled.text)
+    return {"compile": compile_s, "full": full_s, "bare": bare, "partial": partial_s, "worst": partial_s,
             "bytes": len(compiled.text)}
+
+
+def service_chain(ns: str, snap: model.Snapshot, index: int) -> str:
+    name = list(snap.services)[index]
+    chain = nft.SERVICE + nft.service_name_base(name)
+    return subprocess.run(["ip", "netns", "exec", ns, "nft", "list", "chain", nft.FAMILY, nft.TABLE, chain],
+                          capture_output=True, text=True, check=True).stdout
+
+
+async def partial_syncs(proxier: NftablesProxier, ns: str, snap: model.Snapshot, changes: int) -> list[float]:
+    """`changes` one-endpoint partial syncs (odd ones remove an endpoint, even ones put it back), each timed
+    from handing the snapshot to the proxier until `nft` returned, then checked in the kernel."""
+    times = []
+    for i in range(changes):
+        index = (i // 2 * 7919) % len(snap.services)
+        target = one_endpoint_less(snap, index) if i % 2 == 0 else snap
+        start = time.perf_counter()
+        await proxier.sync(target, full=False)
+        times.append(time.perf_counter() - start)
+        want = f"numgen random mod {len(target.endpoints[list(snap.services)[index]])} "
+        if want not in service_chain(ns, snap, index):
+            raise RuntimeError(f"partial sync {i}: the kernel's chain does not show `{want}`")
+    return times
+
+
+async def measure_nftables(size: int, changes: int) -> dict[str, float]:
+    snap = snapshot(size)
+    start = time.perf_counter()
+    text = nft.render(nft.build_table(snap, NODE))
+    compile_s = time.perf_counter() - start
+    with netns() as ns:
+        proxier = NftablesProxier(NODE.name, NODE.addresses, NODE.cluster_cidr, ns)
+        start = time.perf_counter()
+        await proxier.sync(snap, full=True)
+        full_s = time.perf_counter() - start
+        times = await partial_syncs(proxier, ns, snap, changes)
+        await proxier.close()
+    return {"compile": compile_s, "full": full_s, "bare": bare_load(["nft", "-f", "-"], text),
+            "partial": statistics.median(times), "worst": max(times), "bytes": len(text)}
+
+
+def sizes(text: str) -> list[int]:
+    try:
+        return [int(s) for s in text.split(",") if s.strip()]
+    except ValueError:
+        raise SystemExit(f"bench/proxy_rules.py: sizes are comma-separated numbers, not {text!r}") from None
 
 
 async def main() -> int:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--sizes", default="1000,5000", help="10000 works but iptables-nft takes ~8 min to load it")
+    parser.add_argument("--iptables-sizes", default="1000,5000",
+                        help="10000 works but iptables-nft takes ~8 min to load it; '' skips the mode")
+    parser.add_argument("--nftables-sizes", default="1000,5000,10000", help="'' skips the mode")
+    parser.add_argument("--sizes", default=None, help="both modes' sizes at once (overrides the two above)")
+    parser.add_argument("--changes", type=int, default=20, help="nftables: one-endpoint partial syncs timed")
     args = parser.parse_args()
     if os.geteuid() != 0:
         print("bench/proxy_rules.py needs root (it loads rules inside network namespaces)", file=sys.stderr)
         return 2
-    print(f"{'services':>8} {'rules MB':>9} {'compile s':>10} {'full sync s':>12} {'bare restore s':>15} "
-          f"{'ratio':>6} {'partial ms':>11}")
-    for size in (int(s) for s in args.sizes.split(",")):
-        r = await measure(size)
-        print(f"{size:8d} {r['bytes'] / 1e6:9.1f} {r['compile']:10.3f} {r['full']:12.3f} {r['bare']:15.3f} "
-              f"{r['full'] / r['bare']:6.2f} {r['partial'] * 1000:11.1f}", flush=True)
-    print("goals: full sync <= 1.2 x bare restore; partial sync of one endpoint < 50 ms at 10,000 services")
+    runs = [("iptables", sizes(args.sizes or args.iptables_sizes)),
+            ("nftables", sizes(args.sizes or args.nftables_sizes))]
+    print(f"{'mode':>8} {'services':>8} {'rules MB':>9} {'compile s':>10} {'full sync s':>12} {'bare load s':>12} "
+          f"{'ratio':>6} {'partial ms':>11} {'worst ms':>9}")
+    for mode, counts in runs:
+        for size in counts:
+            r = await (measure_iptables(size) if mode == "iptables" else measure_nftables(size, args.changes))
+            print(f"{mode:>8} {size:8d} {r['bytes'] / 1e6:9.1f} {r['compile']:10.3f} {r['full']:12.3f} "
+                  f"{r['bare']:12.3f} {r['full'] / r['bare']:6.2f} {r['partial'] * 1000:11.1f} "
+                  f"{r['worst'] * 1000:9.1f}", flush=True)
+    print("bare load: iptables-restore --noflush / nft -f of the identical text into a fresh namespace; partial: "
+          "iptables one change, nftables the median of --changes")
+    print("goals: full sync <= 1.2 x bare load; partial sync of one endpoint < 50 ms at 10,000 services")
     return 0
 
 

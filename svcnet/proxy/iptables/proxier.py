@@ -8,19 +8,42 @@ exactly by comparing the previous snapshot with the new one; `close` removes eve
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import TypeVar
+
 from svcnet.proxy import model
 from svcnet.proxy.backends import Backend, VirtualServer
 from svcnet.proxy.iptables.apply import IptablesApplier
 from svcnet.proxy.iptables.compile import CompiledState, NodeInfo, compile_rules, jump_rules
+
+K = TypeVar("K")
 
 
 def changed_ports(old: model.Snapshot | None, new: model.Snapshot) -> set[model.ServicePortName] | None:
     """The service ports whose service or endpoints differ (None: no previous snapshot, everything)."""
     if old is None:
         return None
-    names = set(old.services) | set(new.services)
-    return {n for n in names if old.services.get(n) != new.services.get(n)
-            or old.endpoints.get(n, ()) != new.endpoints.get(n, ())}
+    return (_differing(old.services, new.services, None)
+            | _differing(old.endpoints, new.endpoints, ()))
+
+
+def _differing(before: Mapping[K, object], after: Mapping[K, object], absent: object) -> set[K]:
+    """The keys whose value differs (a missing key counts as `absent`). Identical objects are skipped without
+    comparing them, and two mappings with the same keys in the same order are walked side by side without
+    hashing a key: a new snapshot mostly reuses the previous one's objects."""
+    if before is after:
+        return set()
+    if len(before) == len(after):
+        changed = set()
+        for (key, was), (now_key, value) in zip(before.items(), after.items(), strict=True):
+            if key is not now_key and key != now_key:
+                break
+            if was is not value and was != value:
+                changed.add(now_key)
+        else:
+            return changed
+    changed = {n for n, value in after.items() if (was := before.get(n, absent)) is not value and was != value}
+    return changed | {n for n, was in before.items() if n not in after and was != absent}
 
 
 def stale_udp_flows(old: model.Snapshot | None, new: model.Snapshot) -> list[tuple[str, str]]:

@@ -23,7 +23,9 @@ the table wholesale: `add table` ; `delete table` ; `table ip svcnet { ... }`. G
 sync left, it rather does `add table` ; `flush table` (every chain emptied), flushes the static maps and sets,
 deletes the chains, maps and sets no longer wanted (and sets whose declaration changed), then declares the
 whole table again -- so the affinity sets keep the source addresses they learnt (kube's behaviour) while
-every element mentioning a removed service address is gone.
+every element mentioning a removed service address is gone. Partial syncs rather send the difference
+(`diff.render_diff`) between two tables, the new one computed by `update_table`, which redoes only the
+changed service ports (`port_rules`) and keeps every other port's objects as they were.
 
 Invariants:
 - Pure: no I/O, no clock, no randomness; the same input gives byte-identical text.
@@ -31,6 +33,8 @@ Invariants:
   unique (the first service port claiming an address . protocol . port wins).
 - Every chain a rule or element jumps to is declared in the same transaction.
 - IPv4 only (`table ip`): IPv6 cluster IPs, external IPs and endpoints are ignored.
+- `update_table(previous, snapshot, node, changed)` equals `build_table(snapshot, node)` as data whenever
+  `changed` holds every service port that differs between `previous`'s snapshot and `snapshot`.
 """
 
 from __future__ import annotations
@@ -91,16 +95,31 @@ class NftChain:
 class NftSet:
     keyword: str  # "set" | "map"
     spec: tuple[str, ...]  # type, flags, timeout and comment lines
-    elements: tuple[str, ...] = ()
+    elements: Mapping[str, str] = field(default_factory=dict)  # key -> "key [comment "..."] [: verdict]"
     dynamic: bool = False  # elements are learnt by the kernel (affinity): kept across syncs, never written
 
 
 @dataclass(frozen=True, slots=True)
+class PortRules:
+    """What one service port puts in the table: its chains, its affinity sets and its map elements."""
+
+    chains: Mapping[str, NftChain]
+    sets: Mapping[str, NftSet]
+    elements: Mapping[tuple[str, str], str]  # (map, key) -> element text
+
+
+@dataclass(frozen=True, slots=True)
 class Table:
-    """Everything svcnet wants in `table ip svcnet`, in declaration order."""
+    """Everything svcnet wants in `table ip svcnet` (`sets` and `chains`, in declaration order), with how it
+    was put together so that `update_table` can redo only the service ports that changed: `ports` holds each
+    service port's contribution, `claims` the service ports (sorted) that want each map key -- the first wins."""
 
     sets: Mapping[str, NftSet]
     chains: Mapping[str, NftChain]
+    node: NodeInfo | None = None
+    ports: Mapping[model.ServicePortName, PortRules] = field(default_factory=dict)
+    claims: Mapping[tuple[str, str], tuple[model.ServicePortName, ...]] = field(default_factory=dict)
+    static: PortRules | None = None  # the part that depends on the node only
 
 
 # --- names ----------------------------------------------------------------------------------------------
@@ -219,25 +238,31 @@ def _port(info: model.ServicePortInfo, endpoints: Sequence[model.EndpointInfo], 
 
 @dataclass(slots=True)
 class _Builder:
+    """Collects one part of the table: the static part, or one service port's contribution."""
+
     node: NodeInfo
     chains: dict[str, NftChain] = field(default_factory=dict)
     sets: dict[str, NftSet] = field(default_factory=dict)
-    elements: dict[str, dict[str, str]] = field(default_factory=dict)  # map -> key -> "key [comment] : verdict"
+    elements: dict[tuple[str, str], str] = field(default_factory=dict)  # (map, key) -> "key [comment] : verdict"
 
     def chain(self, name: str, *rules: str, spec: str = "", comment: str = "") -> None:
         self.chains[name] = NftChain(tuple(r for r in rules if r), spec, comment)
 
     def declare(self, name: str, keyword: str, *spec: str, dynamic: bool = False) -> None:
         self.sets[name] = NftSet(keyword, spec, dynamic=dynamic)
-        self.elements.setdefault(name, {})
 
     def element(self, name: str, key: str, verdict: str = "", comment: str = "") -> None:
         note = f" comment {_quote(comment)}" if comment else ""
-        self.elements[name].setdefault(key, key + note + (f" : {verdict}" if verdict else ""))
+        self.elements.setdefault((name, key), key + note + (f" : {verdict}" if verdict else ""))
 
-    def table(self) -> Table:
-        sets = {name: replace(s, elements=tuple(self.elements[name].values())) for name, s in self.sets.items()}
-        return Table(sets, dict(self.chains))
+    def static_sets(self) -> dict[str, NftSet]:
+        own: dict[str, dict[str, str]] = {name: {} for name in self.sets}
+        for (name, key), text in self.elements.items():
+            own[name][key] = text
+        return {name: replace(s, elements=own[name]) for name, s in self.sets.items()}
+
+    def port_rules(self) -> PortRules:
+        return PortRules(self.chains, self.sets, self.elements)
 
 
 def _node_port_ips(node: NodeInfo) -> list[str] | None:
@@ -357,29 +382,111 @@ def _write_service_chains(out: _Builder, port: _Port) -> None:
                   f"meta l4proto {port.proto} dnat to {ep.ip}:{ep.port}")
 
 
-def build_table(snapshot: model.Snapshot, node: NodeInfo) -> Table:
-    """The whole desired table for this node."""
+def port_rules(info: model.ServicePortInfo, endpoints: Sequence[model.EndpointInfo],
+               node: NodeInfo) -> PortRules | None:
+    """One service port's chains, affinity sets and map elements (None: nothing, e.g. no IPv4 ClusterIP)."""
+    port = _port(info, endpoints, node.name)
+    if port is None:
+        return None
+    out = _Builder(node)
+    _write_elements(out, port)
+    _write_service_chains(out, port)
+    return out.port_rules()
+
+
+def _static(node: NodeInfo) -> _Builder:
     out = _Builder(node)
     _write_static(out)
+    return out
+
+
+def build_table(snapshot: model.Snapshot, node: NodeInfo) -> Table:
+    """The whole desired table for this node: the static part, then each service port in sorted order."""
+    static = _static(node)
+    sets, chains = static.static_sets(), dict(static.chains)
+    elements = {name: dict(s.elements) for name, s in sets.items()}
+    ports: dict[model.ServicePortName, PortRules] = {}
+    claims: dict[tuple[str, str], list[model.ServicePortName]] = {}
     for name in sorted(snapshot.services):
-        port = _port(snapshot.services[name], snapshot.endpoints.get(name, ()), node.name)
-        if port is not None:
-            _write_elements(out, port)
-            _write_service_chains(out, port)
-    return out.table()
+        rules = port_rules(snapshot.services[name], snapshot.endpoints.get(name, ()), node)
+        if rules is None:
+            continue
+        ports[name] = rules
+        chains.update(rules.chains)
+        sets.update(rules.sets)
+        for (map_name, key), text in rules.elements.items():
+            claims.setdefault((map_name, key), []).append(name)
+            elements[map_name].setdefault(key, text)
+    for map_name, own in elements.items():
+        if own:
+            sets[map_name] = replace(sets[map_name], elements=own)
+    return Table(sets, chains, node, ports, {key: tuple(names) for key, names in claims.items()},
+                 PortRules(static.chains, static.static_sets(), static.elements))
+
+
+def update_table(previous: Table, snapshot: model.Snapshot, node: NodeInfo,
+                 changed: Iterable[model.ServicePortName]) -> Table:
+    """`build_table(snapshot, node)` (equal as data, not in declaration order), computed from `previous` by
+    redoing only the `changed` service ports; every other port's chains and sets are the same objects."""
+    if previous.node != node or previous.static is None:
+        return build_table(snapshot, node)
+    ports, chains, sets, claims = dict(previous.ports), dict(previous.chains), dict(previous.sets), \
+        dict(previous.claims)
+    touched: set[tuple[str, str]] = set()
+    for name in sorted(set(changed)):
+        old = ports.get(name)
+        if old is not None:
+            for chain in old.chains:
+                del chains[chain]
+            for set_name in old.sets:
+                del sets[set_name]
+            for key in old.elements:
+                claims[key] = tuple(n for n in claims[key] if n != name)
+            touched.update(old.elements)
+        info = snapshot.services.get(name)
+        new = port_rules(info, snapshot.endpoints.get(name, ()), node) if info is not None else None
+        if new is None:
+            ports.pop(name, None)
+        else:
+            ports[name] = new  # a port still there keeps its place: the diff walks both tables side by side
+            chains.update(new.chains)
+            sets.update(new.sets)
+            for key in new.elements:
+                claims[key] = tuple(sorted((*claims.get(key, ()), name)))
+            touched.update(new.elements)
+    _settle_claims(touched, ports, sets, claims)
+    return Table(sets, chains, node, ports, claims, previous.static)
+
+
+def _settle_claims(touched: Iterable[tuple[str, str]], ports: Mapping[model.ServicePortName, PortRules],
+                   sets: dict[str, NftSet], claims: dict[tuple[str, str], tuple[model.ServicePortName, ...]]) -> None:
+    """Give each touched map key the element of its first claimant, or remove it when nobody claims it."""
+    maps: dict[str, dict[str, str]] = {}
+    for map_name, key in sorted(touched):
+        elements = maps.get(map_name)
+        if elements is None:
+            elements = maps[map_name] = dict(sets[map_name].elements)
+        owners = claims.get((map_name, key))
+        if owners:
+            elements[key] = ports[owners[0]].elements[(map_name, key)]
+        else:
+            elements.pop(key, None)
+            claims.pop((map_name, key), None)
+    for map_name, elements in maps.items():
+        sets[map_name] = replace(sets[map_name], elements=elements)
 
 
 # --- rendering ------------------------------------------------------------------------------------------
 
 
-def _render_set(name: str, s: NftSet) -> list[str]:
+def render_set(name: str, s: NftSet) -> list[str]:
     lines = [f"\t{s.keyword} {name} {{", *(f"\t\t{line}" for line in s.spec)]
     if s.elements:
-        lines.append("\t\telements = { " + ",\n\t\t\t     ".join(s.elements) + " }")
+        lines.append("\t\telements = { " + ",\n\t\t\t     ".join(s.elements.values()) + " }")
     return [*lines, "\t}"]
 
 
-def _render_chain(name: str, c: NftChain) -> list[str]:
+def render_chain(name: str, c: NftChain) -> list[str]:
     head = [f"\t\t{c.spec}"] if c.spec else []
     head += [f"\t\tcomment {_quote(c.comment)}"] if c.comment else []
     return [f"\tchain {name} {{", *head, *(f"\t\t{rule}" for rule in c.rules), "\t}"]
@@ -388,9 +495,9 @@ def _render_chain(name: str, c: NftChain) -> list[str]:
 def render_body(table: Table) -> list[str]:
     lines = [f"table {FAMILY} {TABLE} {{", '\tcomment "rules for svcnet"']
     for name, s in table.sets.items():
-        lines += _render_set(name, s)
+        lines += render_set(name, s)
     for name, c in table.chains.items():
-        lines += _render_chain(name, c)
+        lines += render_chain(name, c)
     return [*lines, "}"]
 
 

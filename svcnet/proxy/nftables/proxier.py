@@ -1,12 +1,15 @@
-"""The nftables proxier: each sync builds the desired `table ip svcnet` (`compile.build_table`) and applies it
-in one `nft -f -` transaction (inside the node's network namespace when one is given), then deletes the
-conntrack entries of UDP endpoints that left. Same interface as the iptables proxier.
+"""The nftables proxier: each sync computes the desired `table ip svcnet` and applies it in one `nft -f -`
+transaction (inside the node's network namespace when one is given), then deletes the conntrack entries of
+UDP endpoints that left. Same interface as the iptables proxier.
 
-Invariants: `self.table` is what the last successful transaction left in the kernel, or None; with None
-(first sync, or after a failure) the transaction replaces the table wholesale, otherwise it rewrites the
-table in place so that the affinity sets keep what they learnt. Every sync writes every chain and map, so a
-`full` (periodic) sync needs nothing more and does not reset affinity; `close` deletes the table.
-The small applier below is this mode's only I/O (kept in this module, as the brief allows no apply.py).
+A full sync (`full`, or no table known to be in the kernel) builds the whole table (`compile.build_table`)
+and writes all of it: wholesale replace after a failure or at start, else an in-place rewrite that keeps the
+affinity sets. A partial sync redoes only the service ports whose service or endpoints changed
+(`compile.update_table`) and sends only the difference (`diff.render_diff`); no difference, no transaction.
+
+Invariants: `self.table` is what the last successful transaction left in the kernel, or None; any failure
+sets it to None, so the retry writes the whole table; affinity sets keep what they learnt across partial and
+periodic full syncs; `close` deletes the table. The small applier below is this mode's only I/O.
 """
 
 from __future__ import annotations
@@ -18,8 +21,9 @@ from svcnet.proxy import model
 from svcnet.proxy.backends import VirtualServer
 from svcnet.proxy.iptables.apply import IptablesApplier
 from svcnet.proxy.iptables.compile import NodeInfo
-from svcnet.proxy.iptables.proxier import forwarding_table, stale_udp_flows
-from svcnet.proxy.nftables.compile import Table, build_table, delete_ruleset, render
+from svcnet.proxy.iptables.proxier import changed_ports, forwarding_table, stale_udp_flows
+from svcnet.proxy.nftables.compile import Table, build_table, delete_ruleset, render, update_table
+from svcnet.proxy.nftables.diff import render_diff
 from svcnet.tools import which
 
 
@@ -49,10 +53,20 @@ class NftablesProxier:
         self.table: Table | None = None
         self.snapshot: model.Snapshot | None = None
 
+    def transaction(self, snapshot: model.Snapshot, full: bool) -> tuple[Table, str]:
+        """The table this sync wants and the `nft -f` text that gets the kernel there ("" for nothing to do)."""
+        changed = None if full or self.table is None else changed_ports(self.snapshot, snapshot)
+        if self.table is None or changed is None:
+            table = build_table(snapshot, self.node)
+            return table, render(table, self.table)
+        table = update_table(self.table, snapshot, self.node, changed)
+        return table, render_diff(self.table, table)
+
     async def sync(self, snapshot: model.Snapshot, full: bool) -> list[str]:
-        table = build_table(snapshot, self.node)  # complete whether or not `full`
+        table, text = self.transaction(snapshot, full)
         try:
-            await self.applier.apply(render(table, self.table))
+            if text:
+                await self.applier.apply(text)
         except OSError:
             self.table = None  # the next try replaces the table wholesale
             raise
