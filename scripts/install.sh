@@ -1,16 +1,23 @@
 #!/usr/bin/env bash
-# Installs what svcnet needs on a Debian machine (run as root): system packages and a virtualenv in .venv.
-# Idempotent and quick when everything is already there.  Usage: scripts/install.sh [--test] [--bench]
+# Installs what svcnet needs on a Debian machine (run as root, e.g. with sudo): system packages, a virtualenv in
+# .venv, and lets users who are not root listen on ports below 1024, so that any user can run `svcnet up` (its
+# cluster DNS listens on port 53, Services and pods on ports like 80): net.ipv4.ip_unprivileged_port_start = 0 in
+# /etc/sysctl.d/60-svcnet-unprivileged-ports.conf, as rootless Docker and Podman document (the file says how to
+# undo it; --no-unprivileged-ports leaves the setting alone, and so does a value of 53 or less already set).
+# Idempotent and quick when everything is already there.
+# Usage: scripts/install.sh [--test] [--bench] [--no-unprivileged-ports]
 # (--bench adds the anchors the benchmarks compare against: HAProxy, nginx, unbound, dnsperf, wrk.)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 want_test=0
 want_bench=0
+want_ports=1
 for arg in "$@"; do
   case "$arg" in
     --test) want_test=1 ;;
     --bench) want_bench=1 ;;
-    *) echo "usage: scripts/install.sh [--test] [--bench]" >&2; exit 2 ;;
+    --no-unprivileged-ports) want_ports=0 ;;
+    *) echo "usage: scripts/install.sh [--test] [--bench] [--no-unprivileged-ports]" >&2; exit 2 ;;
   esac
 done
 
@@ -36,6 +43,25 @@ if command -v systemctl >/dev/null; then
   for unit in etcd haproxy nginx unbound; do
     systemctl is-active -q "$unit" 2>/dev/null && { systemctl stop "$unit" || true; }
   done
+fi
+
+# Ports below 1024 for users who are not root (`svcnet up` checks this too and says what to do when it is missing).
+port_start=/proc/sys/net/ipv4/ip_unprivileged_port_start
+sysctl_conf=/etc/sysctl.d/60-svcnet-unprivileged-ports.conf
+if [ "$want_ports" = 1 ] && [ -r "$port_start" ] && [ "$(cat "$port_start")" -gt 53 ]; then
+  mkdir -p "$(dirname "$sysctl_conf")"
+  [ -f "$sysctl_conf" ] || printf '%s\n' \
+    "# Written by svcnet's scripts/install.sh: users who are not root may listen on ports below 1024, so that" \
+    "# \`svcnet up\` (cluster DNS on port 53, Services on ports like 80) runs as any user." \
+    "# To undo: remove this file and run \`sysctl -w net.ipv4.ip_unprivileged_port_start=1024\`." \
+    "net.ipv4.ip_unprivileged_port_start = 0" > "$sysctl_conf"
+  if { command -v sysctl >/dev/null && sysctl -q -p "$sysctl_conf"; } 2>/dev/null \
+      || sed -n 's/^net\.ipv4\.ip_unprivileged_port_start *= *//p' "$sysctl_conf" 2>/dev/null > "$port_start"; then
+    echo "install: net.ipv4.ip_unprivileged_port_start = $(cat "$port_start") (from $sysctl_conf)"
+  else
+    echo "install: could not set net.ipv4.ip_unprivileged_port_start (read-only /proc/sys?): only root can run" \
+         "svcnet up here" >&2
+  fi
 fi
 
 python=${PYTHON:-python3}

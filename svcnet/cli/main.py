@@ -59,7 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--netns", action="store_true", help="root: nodes as network namespaces (service CIDR "
                     "10.96.0.0/12, pods 10.244.0.0/16, DNS 10.96.0.10, as in the seeds)")
     up.add_argument("--nodes", type=int, default=3, help="with --netns: how many nodes")
-    up.add_argument("--proxy-mode", choices=("userspace", "iptables", "nftables"), default="userspace",
+    up.add_argument("--proxy-mode", choices=("userspace", "iptables", "nftables", "ipvs"), default="userspace",
                     help="with --netns: how each node's proxy forwards (iptables: rules in the node's namespace)")
     ex = sub.add_parser("exec", help="run a command on a node of `svcnet up --netns` (inside its namespace)")
     ex.add_argument("node")
@@ -113,6 +113,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     doctor_gather.register(sub)
     demo.register(sub)
+    from svcnet.cli import ingress as ingress_cli
+
+    ingress_cli.register(sub)
     dns = sub.add_parser("dns", help="run the cluster DNS server")
     dns.add_argument("--kubeconfig", default=None, help="default: $KUBECONFIG, then ~/.kube/config")
     dns.add_argument("--listen", type=_host_port, default=("127.96.0.10", 53), help="UDP and TCP address")
@@ -181,6 +184,10 @@ async def _run_proxy(args: argparse.Namespace) -> int:
             print(f"svcnet proxy: {exc}", file=sys.stderr)
             return 1
         print(f"svcnet proxy: {message}", file=sys.stderr, flush=True)
+        if args.mode == "ipvs" and args.scheduler not in ipvs.SCHEDULERS:
+            print(f"svcnet proxy: ipvs mode: unknown scheduler {args.scheduler!r} (one of "
+                  f"{', '.join(ipvs.SCHEDULERS)})", file=sys.stderr)
+            return 1
     config = ProxyConfig(node_name=args.hostname_override,
                          node_ips=tuple(ip for ip in args.node_ip.split(",") if ip), mode=args.mode,
                          scheduler=args.scheduler, min_sync_period=args.min_sync_period,
@@ -236,8 +243,9 @@ async def _run_dns(args: argparse.Namespace) -> int:
     return 0
 
 
-async def _run_up(args: argparse.Namespace) -> int:
-    from svcnet.cluster.up import LB_POOL, POD_CIDR, Up, UpConfig
+def _up_preflight(args: argparse.Namespace) -> int:
+    """0, or the exit status after saying why `svcnet up` cannot start here (before it starts anything)."""
+    from svcnet.cluster import up
 
     if args.netns:
         if os.geteuid() != 0:
@@ -245,11 +253,37 @@ async def _run_up(args: argparse.Namespace) -> int:
             return 2
         if args.service_cluster_ip_range == "127.96.0.0/12":
             args.service_cluster_ip_range = "10.96.0.0/12"
-    args.data_dir.mkdir(parents=True, exist_ok=True)
     if args.proxy_mode != "userspace" and not args.netns:
         print(f"svcnet up: --proxy-mode {args.proxy_mode} needs --netns (the rules go in node namespaces)",
               file=sys.stderr)
         return 2
+    if args.proxy_mode == "ipvs":
+        from svcnet.proxy import ipvs
+
+        args.proxy_mode, message = ipvs.resolve_mode(False, ipvs.kernel_has_ipvs())
+        print(f"svcnet up: {message}", file=sys.stderr, flush=True)
+    if not args.netns:
+        privilege = up.read_port_privilege()
+        check = up.check_ports(privilege, up.loopback_ports(args.port, args.service_node_port_range))
+        if check.blocked:
+            print(up.render_port_problem(check, privilege), file=sys.stderr)
+            return 2
+        if check.note:
+            print(f"svcnet up: note: {check.note}", file=sys.stderr, flush=True)
+    try:
+        args.data_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        print(f"svcnet up: cannot create the data directory {args.data_dir} ({exc.strerror}); "
+              "pass --data-dir DIR", file=sys.stderr)
+        return 2
+    return 0
+
+
+async def _run_up(args: argparse.Namespace) -> int:
+    from svcnet.cluster.up import POD_CIDR, Up, UpConfig
+
+    if refused := _up_preflight(args):
+        return refused
     up = Up(UpConfig(api=_config(args), node_name=args.node_name, netns_nodes=args.nodes if args.netns else 0,
                      proxy_mode=args.proxy_mode),
             say=lambda line: print(line, flush=True))
@@ -264,8 +298,11 @@ async def _run_up(args: argparse.Namespace) -> int:
         where = "every node's address" if args.netns else "127.0.0.1"
         print(f"cluster DNS {dns_ip} (try: dig @{dns_ip} kubernetes.default.svc.cluster.local"
               f"{' from svcnet exec node-1 --' if args.netns else ''})\n"
-              f"services {args.service_cluster_ip_range}, pods {pods}, LoadBalancer {LB_POOL}, node ports "
+              f"services {args.service_cluster_ip_range}, pods {pods}, LoadBalancer {up.lb_pool}, node ports "
               f"{args.service_node_port_range[0]}-{args.service_node_port_range[1]} on {where}", flush=True)
+        print(f"ingress {up.ingress_address}:80 and :443 (IngressClass and GatewayClass svcnet; try: curl "
+              f"--resolve HOST:80:{up.ingress_address} http://HOST/{' from svcnet exec client --' if args.netns else ''})",
+              flush=True)
         waiting = asyncio.ensure_future(up.wait())
         await asyncio.wait([waiting, asyncio.create_task(stop.wait())], return_when=asyncio.FIRST_COMPLETED)
         if waiting.done():
@@ -344,6 +381,10 @@ async def _run(args: argparse.Namespace) -> int:
         return await _run_node(args)
     if args.command == "dns":
         return await _run_dns(args)
+    if args.command == "ingress":
+        from svcnet.cli import ingress as ingress_cli
+
+        return await ingress_cli.run(args, _until_signalled)
     if args.command == "proxy":
         return await (_proxy_show(args) if args.action == "show" else _run_proxy(args))
     if args.command == "up":

@@ -13,8 +13,7 @@ from the client namespace, and asks node-1's proxy for `proxy show`. The proxy m
 Theory of operation: the walkthrough is data — `STEPS`, one `Step` per MISSION item (number, title, the coroutine
 that runs it, the steps it needs) and the manifests below. A step prints every command it runs as `$ command`
 followed by the command's real output, then checks what the seed says should be true and prints `ok: ...` per
-check; the first failed check ends the step with FAIL (and why). A step whose prerequisite failed is SKIPped,
-and so is MISSION step 9 (Ingress), which svcnet does not build yet.
+check; the first failed check ends the step with FAIL (and why). A step whose prerequisite failed is SKIPped.
 
 Invariants:
 - Everything shown is copyable: commands are printed as a shell would take them (after `export KUBECONFIG=...`),
@@ -53,7 +52,6 @@ NAMESPACE = "dev"
 KUBECTL = "/usr/bin/kubectl"
 NODE_PORT = 30002
 NODE_PORT_RANGE = range(30000, 32768)
-LB_POOL = ipaddress.ip_network("127.240.0.0/24")
 SEARCH = "dev.svc.cluster.local svc.cluster.local cluster.local"
 DEADLINE = 90.0  # seconds any one condition may take
 LOOP = 6  # requests per curl loop: each of the 3 pods twice under round robin
@@ -91,7 +89,8 @@ class Profile:
     service_net: Place = HERE  # where ClusterIPs and the cluster DNS are reached from
     outside: Place = HERE  # where NodePorts are reached from
     rules_at: Place = HERE  # where the kernel proxy modes' rules are listed
-    lb_skip: str = ""  # why the LoadBalancer step cannot run ("": it runs)
+    lb_pool: str = "127.240.0.0/24"  # where LoadBalancer addresses come from
+    ingress_address: str = "127.0.80.1"  # where the ingress controller listens (HTTP on port 80)
 
     @property
     def round_robin(self) -> bool:
@@ -139,7 +138,8 @@ def netns_profile(state: dict[str, Any], proxy_mode: str) -> Profile:
                    netns_proxy_metrics(state), pod_net=Place(Where.NODE, first),
                    service_net=Place(Where.POD, first), outside=Place(Where.NODE, "client"),
                    rules_at=Place(Where.NODE, first),
-                   lb_skip="LoadBalancer addresses are not on the netns fabric yet")
+                   ingress_address=topology.plan(len(state["nodes"]))[0].ip,
+                   lb_pool=state.get("lb_pool", topology.LB_POOL))
 
 DEPLOYMENT = """\
 apiVersion: v1
@@ -175,6 +175,64 @@ spec:
           exec:
             command: [cat, /tmp/ready]
           periodSeconds: 1
+"""
+
+
+INGRESS_BACKENDS = "".join(f"""\
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: {app}
+  namespace: dev
+spec:
+  replicas: 1
+  selector:
+    matchLabels:
+      app: {app}
+  template:
+    metadata:
+      labels:
+        app: {app}
+    spec:
+      containers:
+      - name: kubia
+        image: luksa/kubia
+        ports:
+        - containerPort: 8080
+---
+apiVersion: v1
+kind: Service
+metadata:
+  name: {app}
+  namespace: dev
+spec:
+  selector:
+    app: {app}
+  ports:
+  - port: 80
+    targetPort: 8080
+---
+""" for app in ("kubia", "bar"))
+
+SEED_INGRESS = """\
+apiVersion: extensions/v1beta1     # the seed's form: served, converted to networking.k8s.io/v1, with a warning
+kind: Ingress
+metadata:
+  name: kubia
+  namespace: dev
+spec:
+  rules:
+  - host: kubia.example.com
+    http:
+      paths:
+      - path: /kubia
+        backend:
+          serviceName: kubia
+          servicePort: 80
+      - path: /foo
+        backend:
+          serviceName: bar
+          servicePort: 80
 """
 
 
@@ -563,8 +621,8 @@ async def step_loadbalancer(demo: Demo) -> None:
     await demo.apply(SERVICE_LOADBALANCER, "service-loadbalancer")
     address = await until(lambda: _lb_address(sh), "an EXTERNAL-IP")
     table = (await sh.kubectl("get", "svc", "service-loadbalancer", "-n", NAMESPACE)).stdout
-    demo.expect(address in table and ipaddress.ip_address(address) in LB_POOL,
-                f"EXTERNAL-IP {address} from the pool {LB_POOL}")
+    pool = ipaddress.ip_network(demo.profile.lb_pool)
+    demo.expect(address in table and ipaddress.ip_address(address) in pool, f"EXTERNAL-IP {address} from the pool {pool}")
     await _answers(demo, f"http://{address}:80/", f"the external address {address}")
 
 
@@ -609,6 +667,39 @@ async def step_readiness(demo: Demo) -> None:
     demo.expect(all(f"{i}:80" in listed for i in demo.ips), f"{ip} is back in the endpoints")
     got = await demo.loop_until(url, lambda got: set(got) == set(demo.ips), "traffic to come back", count)
     demo.expect(set(got) == set(demo.ips), f"{ip} receives traffic again", str(got))
+
+
+async def step_ingress(demo: Demo) -> None:
+    sh, address = demo.shell, demo.profile.ingress_address
+    await demo.apply(INGRESS_BACKENDS, "the kubia and bar deployments and services")
+    for app in ("kubia", "bar"):
+        ran = await sh.kubectl("rollout", "status", f"deployment/{app}", "-n", NAMESPACE, "--timeout=60s")
+        demo.expect(ran.rc == 0, f"deployment {app} rolled out")
+    applied = await sh.apply(SEED_INGRESS)
+    demo.expect(applied.rc == 0, "the seed's Ingress (extensions/v1beta1) applied, converted to networking.k8s.io/v1")
+    await until(lambda: _ingress_address(sh), "the Ingress to get its ADDRESS")
+    listed = (await sh.kubectl("get", "ingress", "kubia", "-n", NAMESPACE)).stdout
+    demo.expect(address in listed and "kubia.example.com" in listed, f"kubectl get ingress shows {address}")
+    resolve = ("--resolve", f"kubia.example.com:80:{address}")
+    for path, app in (("/kubia", "kubia"), ("/foo", "bar")):
+        url = f"http://kubia.example.com{path}"
+        await until(lambda url=url, app=app: _hits(demo, url, resolve, app, show=False), f"{path} to reach {app}")
+        demo.expect(await _hits(demo, url, resolve, app), f"{path} reaches a {app} pod")
+    ran = await demo.net(demo.profile.outside, ["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}\n",
+                                                "--resolve", f"unknown.example.com:80:{address}",
+                                                "http://unknown.example.com/kubia"])
+    demo.expect(ran.stdout.strip() == "404", "an unknown host gets the default backend's 404", ran.stdout.strip())
+
+
+async def _ingress_address(sh: Shell) -> str | None:
+    ingress = await sh.get_json("ingress", "kubia", "-n", NAMESPACE) or {}
+    points = ingress.get("status", {}).get("loadBalancer", {}).get("ingress") or [{}]
+    return points[0].get("ip")
+
+
+async def _hits(demo: Demo, url: str, resolve: tuple[str, ...], app: str, show: bool = True) -> bool:
+    ran = await demo.net(demo.profile.outside, ["curl", "-sS", "--max-time", "5", *resolve, url], show=show)
+    return ran.rc == 0 and ran.stdout.startswith(f"You've hit {app}-")
 
 
 async def step_delete(demo: Demo) -> None:
@@ -669,12 +760,11 @@ def steps(profile: Profile) -> tuple[Step, ...]:
              "a random choice over the pods, then sessionAffinity ClientIP", step_affinity, (1, 2)),
         Step(4, "headless service-headliness in DNS, and a pod's resolv.conf", step_headless, (1,)),
         Step(5, f"NodePort {NODE_PORT} on {nodes}, and one allocated from 30000-32767", step_nodeport, (1,)),
-        Step(6, f"LoadBalancer: an EXTERNAL-IP from {LB_POOL} forwarding to the pods",
-             None if profile.lb_skip else step_loadbalancer, (1,), skip=profile.lb_skip),
+        Step(6, f"LoadBalancer: an EXTERNAL-IP from {profile.lb_pool} forwarding to the pods", step_loadbalancer,
+             (1,)),
         Step(7, "ExternalName service-externalname answers with a CNAME", step_externalname, (1,)),
         Step(8, "a failing readiness probe takes a pod out of the endpoints and back", step_readiness, (1, 2)),
-        Step(9, "Ingress kubia.example.com with /kubia and /foo", None,
-             skip="the ingress controller is not built yet"),
+        Step(9, f"Ingress kubia.example.com with /kubia and /foo, at {profile.ingress_address}", step_ingress),
         Step(10, "deleting services removes their forwarding and their DNS names", step_delete, (2, 4)),
     )
 

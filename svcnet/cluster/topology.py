@@ -6,7 +6,10 @@ module creates, so nothing is added to the machine's own namespace.
     svcnet-node-N  eth0 172.18.0.(10+N)/24 on the fabric, pod bridge svcnet0 10.244.N.1/24 (made by the node
                    agent's netns runtime), routes 10.244.M.0/24 via 172.18.0.(10+M) for every other node M,
                    and 10.96.0.0/12 on eth0 so the node itself reaches ClusterIPs
-    svcnet-client  eth0 172.18.0.100/24: "outside the cluster", for NodePorts
+    svcnet-client  eth0 172.18.0.100/24: "outside the cluster", for NodePorts; it routes the LoadBalancer pool
+                   172.18.1.0/24 to every node at once (ECMP), as a router fed by BGP announcements would
+    LoadBalancer addresses come from 172.18.1.0/24, which every node also routes on eth0 (its own connections
+    are rewritten by the proxy's rules after the route lookup, as for ClusterIPs)
 `plan` is pure (names and addresses); `create` and `destroy` run `ip`. `destroy` removes every namespace the plan
 names and every pod namespace, whatever state an earlier run (or a kill -9) left.
 """
@@ -22,6 +25,7 @@ CLIENT = "svcnet-client"
 FABRIC_PREFIX = "172.18.0"
 CLIENT_IP = f"{FABRIC_PREFIX}.100"
 SERVICE_CIDR = "10.96.0.0/12"
+LB_POOL = "172.18.1.0/24"  # LoadBalancer addresses, routed to the nodes
 
 
 @dataclass(frozen=True)
@@ -66,9 +70,12 @@ async def create(nodes: list[NodePlan]) -> None:
                 await ip("-n", node.netns, "route", "add", other.pod_cidr, "via", other.ip)
         # as a real node's default route does: the node itself can reach ClusterIPs (the proxy's rules act after
         # the route lookup for locally made connections)
-        await ip("-n", node.netns, "route", "add", SERVICE_CIDR, "dev", "eth0")
+        for routed in (SERVICE_CIDR, LB_POOL):
+            await ip("-n", node.netns, "route", "add", routed, "dev", "eth0")
     await ip("netns", "add", CLIENT)
     await _attach(CLIENT, CLIENT_IP, "v-client")
+    hops = [arg for node in nodes for arg in ("nexthop", "via", node.ip)]
+    await ip("-n", CLIENT, "route", "add", LB_POOL, *hops)
 
 
 async def destroy(nodes: list[NodePlan]) -> None:

@@ -10,6 +10,13 @@ as a real cluster's kube-dns Service does to the CoreDNS pods.
 Invariants: start order API server -> system objects -> controllers, node, proxy, DNS; stop order reversed
 (the node agent stops its pods), so nothing started here outlives a clean stop; `<data-dir>/up.json` says
 where each component answers, for `svcnet status`.
+
+Without root: everything above runs as any user except listening below port 1024, which the cluster DNS (53) and
+most Services and pods (80) need. Linux allows it to a process with CAP_NET_BIND_SERVICE, or to anyone on ports
+from `net.ipv4.ip_unprivileged_port_start` up (per network namespace; 1024 by default). `check_ports` decides,
+before anything starts, whether this process may bind what `up` itself binds; if not, `up` starts nothing and
+says how to allow it: that sysctl, kept in `SYSCTL_CONF` — what rootless Docker and Podman document and what
+scripts/install.sh writes. No workaround is attempted: a ClusterIP:port must be that address and port.
 """
 
 from __future__ import annotations
@@ -20,7 +27,7 @@ import json
 import logging
 import socket
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,6 +38,7 @@ from svcnet.api import errors, resources
 from svcnet.apiserver.server import APIServer, APIServerConfig
 from svcnet.client import Client, load_kubeconfig
 from svcnet.cluster import topology
+from svcnet.ingress.controller import ensure_classes
 
 log = logging.getLogger(__name__)
 SERVICES = resources.require("", "v1", "services")
@@ -40,9 +48,73 @@ DNS_SERVICE_IP = "127.96.0.10"
 DNS_POD_IP = "127.0.53.1"
 POD_CIDR = "127.244.0.0/16"
 LB_POOL = "127.240.0.0/24"
+INGRESS_ADDRESS = "127.0.80.1"  # the ingress controller's HTTP (80) and HTTPS (443) listeners in loopback mode
 
 
 NETNS_DNS_SERVICE_IP = "10.96.0.10"
+DNS_PORT = 53
+UNPRIVILEGED_PORT_START = Path("/proc/sys/net/ipv4/ip_unprivileged_port_start")
+SYSCTL_CONF = Path("/etc/sysctl.d/60-svcnet-unprivileged-ports.conf")  # scripts/install.sh writes it
+CAP_NET_BIND_SERVICE = 10  # bit in /proc/self/status CapEff (capabilities(7))
+
+
+@dataclass(frozen=True, slots=True)
+class PortPrivilege:
+    """Whether this process may listen on ports below 1024 (Linux: capabilities(7), ip-sysctl)."""
+    can_bind_service: bool  # CAP_NET_BIND_SERVICE is effective (root has it)
+    unprivileged_port_start: int  # net.ipv4.ip_unprivileged_port_start of this network namespace
+
+    def may_bind(self, port: int) -> bool:
+        return self.can_bind_service or port >= self.unprivileged_port_start
+
+
+@dataclass(frozen=True, slots=True)
+class PortCheck:
+    blocked: tuple[tuple[str, int], ...] = ()  # (what, port) that `up` itself must bind and may not: do not start
+    note: str = ""  # ports it may not use but does not need itself: say so and start
+
+
+def read_port_privilege() -> PortPrivilege:
+    try:
+        start = int(UNPRIVILEGED_PORT_START.read_text())
+    except (OSError, ValueError):
+        start = 1024  # kernels before 4.11 have no such sysctl: the limit is fixed
+    effective = 0
+    with contextlib.suppress(OSError, ValueError, IndexError):
+        status_lines = Path("/proc/self/status").read_text().splitlines()
+        effective = int(next(line for line in status_lines if line.startswith("CapEff:")).split()[1], 16)
+    return PortPrivilege(bool(effective >> CAP_NET_BIND_SERVICE & 1), start)
+
+
+def loopback_ports(api_port: int, node_ports: tuple[int, int]) -> tuple[tuple[str, int], ...]:
+    """What loopback `svcnet up` binds itself (besides the Services' ports): (what, lowest port)."""
+    needed = [(f"the cluster DNS ({DNS_SERVICE_IP}:{DNS_PORT})", DNS_PORT),
+              (f"the ingress controller ({INGRESS_ADDRESS}:80 and :443)", 80),
+              (f"the NodePort range {node_ports[0]}-{node_ports[1]}", node_ports[0])]
+    return tuple(needed + ([(f"the API server's --port {api_port}", api_port)] if api_port else []))
+
+
+def check_ports(privilege: PortPrivilege, needed: Sequence[tuple[str, int]]) -> PortCheck:
+    """Pure: which of `needed` this process may not bind, or a note about the ports below the limit."""
+    blocked = tuple((what, port) for what, port in needed if not privilege.may_bind(port))
+    if blocked or privilege.may_bind(1):
+        return PortCheck(blocked)
+    return PortCheck(note=f"Services and pods cannot listen on ports below {privilege.unprivileged_port_start} "
+                          f"as this user (net.ipv4.ip_unprivileged_port_start; 0 allows them all)")
+
+
+def render_port_problem(check: PortCheck, privilege: PortPrivilege) -> str:
+    """What `svcnet up` says when it may not start: the limit, who needs it and the fix, as commands."""
+    start = privilege.unprivileged_port_start
+    needs = " and ".join(what for what, _ in check.blocked)
+    return (f"svcnet up: this user may not listen on ports below {start} "
+            f"(net.ipv4.ip_unprivileged_port_start = {start}),\n"
+            f"but {needs} must, and so must Services and pods on such ports (the built-in nginx listens on 80).\n"
+            "Nothing was started. Allow it once, as root, as rootless Docker and Podman document\n"
+            "(`sudo scripts/install.sh` in the svcnet checkout does it):\n"
+            f"  echo 'net.ipv4.ip_unprivileged_port_start = 0' | sudo tee {SYSCTL_CONF}\n"
+            f"  sudo sysctl -p {SYSCTL_CONF}\n"
+            "or run svcnet up as root.")
 
 
 @dataclass(frozen=True)
@@ -53,13 +125,15 @@ class UpConfig:
     proxy_healthz: tuple[str, int] = ("127.0.0.1", 10256)
     dns_metrics: tuple[str, int] = (DNS_POD_IP, 9153)
     dns_health: tuple[str, int] = (DNS_POD_IP, 8080)
+    ingress_health: tuple[str, int] = (INGRESS_ADDRESS, 10254)
     netns_nodes: int = 0  # > 0: that many nodes as network namespaces (root), see topology.py
-    proxy_mode: str = "userspace"  # or "iptables" (netns nodes only: rules go in the nodes' namespaces)
+    proxy_mode: str = "userspace"  # iptables, nftables or ipvs: netns nodes only, rules in the nodes' namespaces
 
     def __post_init__(self) -> None:
         if self.netns_nodes:  # its own addresses, so it can run beside a loopback `svcnet up`
             object.__setattr__(self, "dns_metrics", ("127.0.53.2", 9153))
             object.__setattr__(self, "dns_health", ("127.0.53.2", 8080))
+            object.__setattr__(self, "ingress_health", ("127.0.80.2", 10254))
 
     @property
     def dns_service_ip(self) -> str:
@@ -122,6 +196,7 @@ class Up:
         self.client = Client(load_kubeconfig(str(self.api.kubeconfig_path)), field_manager="svcnet-up")
         dns_endpoint = self.nodes[0].ip if self.nodes else DNS_POD_IP
         await ensure_system_objects(self.client, self.config.dns_service_ip, dns_endpoint)
+        await ensure_classes(self.client)
         self.components = self._netns_components() if self.nodes else self._loopback_components()
         for component in self.components:
             self.tasks[component.name] = asyncio.create_task(component.start(), name=component.name)
@@ -134,7 +209,7 @@ class Up:
 
         assert self.client is not None
         client = self.client
-        managers = ManagerConfig(cluster_cidr=cluster_cidr, load_balancer_pool=(LB_POOL,))
+        managers = ManagerConfig(cluster_cidr=cluster_cidr, load_balancer_pool=(self.lb_pool,))
 
         async def run() -> None:
             await run_all(client, managers)
@@ -153,6 +228,18 @@ class Up:
             metrics_address=self.config.dns_metrics, health_address=self.config.dns_health, netns=netns))
         return Component("dns", dns.run, lambda: _http_ok(self.config.dns_health, "/ready"),
                          "http://{}:{}/ready".format(*self.config.dns_health))
+
+    def _ingress(self, address: str, netns: str = "") -> Component:
+        from svcnet.ingress.common import Config
+        from svcnet.ingress.controller import ControllerConfig, IngressController
+        from svcnet.ingress.proxy import IngressConfig
+
+        assert self.client is not None
+        controller = IngressController(self.client, ControllerConfig(
+            routes=Config(address=address), server=IngressConfig(bind_address=address, netns=netns or None),
+            health_address=self.config.ingress_health))
+        return Component("ingress", controller.run, lambda: _http_ok(self.config.ingress_health, "/healthz"),
+                         "http://{}:{}/healthz".format(*self.config.ingress_health))
 
     def _node(self, config: Any) -> Component:
         from svcnet.node.agent import NodeAgent
@@ -181,7 +268,7 @@ class Up:
         proxy = ProxyConfig(node_name=cfg.node_name, node_ips=("127.0.0.1",), metrics_address=cfg.proxy_metrics,
                             healthz_address=cfg.proxy_healthz)
         return [self._controllers(POD_CIDR), self._node(node), self._proxy(proxy, "proxy"),
-                self._dns((DNS_POD_IP, 53))]
+                self._dns((DNS_POD_IP, 53)), self._ingress(INGRESS_ADDRESS)]
 
     def _netns_components(self) -> list[Component]:
         from svcnet.node.agent import NodeConfig
@@ -198,6 +285,7 @@ class Up:
                 cluster_cidr="10.244.0.0/16", metrics_address=(f"127.0.1.{i}", 10249),
                 healthz_address=(f"127.0.1.{i}", 10256)), f"proxy {node.name}"))
         components.append(self._dns((self.nodes[0].ip, 53), self.nodes[0].netns))
+        components.append(self._ingress(self.nodes[0].ip, self.nodes[0].netns))
         return components
 
     async def _wait_ready(self, timeout: float = 60) -> None:
@@ -236,7 +324,16 @@ class Up:
             "apiserver": f"{self.api.url}/readyz", "kubeconfig": str(self.api.kubeconfig_path),
             "components": {c.name: c.where for c in self.components},
             "nodes": {n.name: n.netns for n in self.nodes}, "client_netns": topology.CLIENT if self.nodes else "",
-            "dns_address": self.config.dns_service_ip}, indent=2))
+            "dns_address": self.config.dns_service_ip, "ingress_address": self.ingress_address,
+            "lb_pool": self.lb_pool}, indent=2))
+
+    @property
+    def lb_pool(self) -> str:
+        return topology.LB_POOL if self.nodes else LB_POOL
+
+    @property
+    def ingress_address(self) -> str:
+        return self.nodes[0].ip if self.nodes else INGRESS_ADDRESS
 
     async def wait(self) -> None:
         """Until a component stops on its own (a failure: it is reported) or the caller cancels."""

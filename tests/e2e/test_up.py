@@ -143,7 +143,7 @@ def test_status_and_the_walkthrough(up: Up, tmp_path: Path) -> None:
     status = subprocess.run([str(SVCNET), "status", "--data-dir", str(up.data_dir)], capture_output=True, text=True)
     assert status.returncode == 0, status.stdout + status.stderr
     assert [line.split()[:2] for line in status.stdout.splitlines()] == [
-        [name, "ok"] for name in ("apiserver", "controller-manager", "node", "proxy", "dns")]
+        [name, "ok"] for name in ("apiserver", "controller-manager", "node", "proxy", "dns", "ingress")]
     dns_svc = json.loads(up.kubectl("get", "svc", "kube-dns", "-n", "kube-system", "-o", "json"))["spec"]
     assert dns_svc["clusterIP"] == DNS
     up.kubectl("apply", "-f", str(write(tmp_path, "seed.yaml", SEED)))

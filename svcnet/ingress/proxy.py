@@ -1,0 +1,1047 @@
+"""The ingress data plane: an HTTP/1.1 reverse proxy answering from a `RouteTable` (svcnet.ingress.model).
+
+Theory of operation. Each client connection is an asyncio protocol with one `httptools` request parser. When a
+request head is complete it is checked (`http1.scan_request`: the smuggling and traversal rules, answered with 400
+and a closed connection), looked up in the table that is current at that moment (`lookup`, a pure function), and
+then redirected, answered locally (404 like ingress-nginx's default backend, 503/500 for routes without
+endpoints), or forwarded to the chosen backend's next endpoint (round robin per backend, kept here). Forwarding
+reuses idle keep-alive upstream connections (a pool per endpoint, capped); a connect failure moves on to the next
+endpoint (nothing was sent); a reused connection that dies before any response byte is retried once on a fresh
+connection for idempotent requests without a body. Bodies stream both ways in either framing, with backpressure
+(a full socket buffer pauses reading from the other side), never buffered whole. After a backend's `101` the two
+sockets are relayed raw (WebSocket). Timeouts follow nginx: connect 5 s, backend read 60 s (504, or an aborted
+response once bytes flowed), client header 60 s, keep-alive idle 75 s; bodies over the limit get 413.
+
+Routes are data: hosts, paths and header values from Ingress objects are only ever compared against requests and
+copied into headers through `http1` (which refuses CR/LF/NUL); nothing is templated into configuration text or
+code, so an object cannot inject directives the way an nginx config snippet can.
+
+Invariants:
+- one request is in flight per client connection and per upstream connection; pipelined requests wait (their
+  bytes are held, reading is paused) until the previous response is complete;
+- an upstream connection goes back to the pool only after a complete response to a completely sent request on a
+  keep-alive connection; anything else closes it;
+- a request answered by a safety rejection never reaches a backend;
+- `set_table` swaps the table atomically; requests whose head arrived earlier finish with the old decision.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import socket
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import httptools
+
+from svcnet.ingress import http1, tls
+from svcnet.ingress.model import Backend, Decision, Route, RouteTable
+from svcnet.netns import Entered
+
+log = logging.getLogger(__name__)
+
+LookupFn = Callable[[RouteTable, int, str, str, str, dict[str, str], str, Callable[[], float]], Decision]
+
+_PIPELINE, _CONNECTING, _BACKPRESSURE, _UPGRADING = 1, 2, 4, 8  # reasons to pause reading a client
+_LINGER = 2.0  # seconds to read and discard after a rejection before closing (lets the answer arrive)
+
+
+@dataclass(frozen=True, slots=True)
+class IngressConfig:
+    bind_address: str = "0.0.0.0"
+    connect_timeout: float = 5.0  # proxy-connect-timeout
+    response_timeout: float = 60.0  # proxy-read-timeout: between two reads from the backend
+    header_timeout: float = 60.0  # client-header-timeout
+    body_timeout: float = 60.0  # client-body-timeout: between two reads of a request body
+    keepalive_timeout: float = 75.0  # keep-alive idle time of a client connection
+    upstream_idle_timeout: float = 60.0  # upstream-keepalive-timeout
+    max_idle_per_endpoint: int = 32  # idle upstream connections kept per endpoint
+    max_body_size: int = 1 << 20  # proxy-body-size; 0: unlimited
+    drain_timeout: float = 10.0  # stop(): how long in-flight requests may take
+    backlog: int = 1024
+    netns: str | None = None  # listen and connect inside this named network namespace
+
+    def __post_init__(self) -> None:
+        for name in ("connect_timeout", "response_timeout", "header_timeout", "body_timeout",
+                     "keepalive_timeout", "upstream_idle_timeout", "drain_timeout"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"IngressConfig.{name} must be > 0")
+        if self.max_body_size < 0 or self.max_idle_per_endpoint < 0:
+            raise ValueError("IngressConfig.max_body_size and max_idle_per_endpoint must be >= 0")
+
+
+def _default_lookup() -> LookupFn:
+    try:
+        from svcnet.ingress import match  # the pure route matcher
+    except ImportError as exc:
+        raise RuntimeError(f"svcnet.ingress.match is not available ({exc}); pass lookup=") from exc
+    return match.lookup  # type: ignore[no-any-return]
+
+
+class IngressServer:
+    """Listeners for every port of the current table, the upstream pools, counters and timers."""
+
+    def __init__(self, config: IngressConfig | None = None, *, lookup: LookupFn | None = None) -> None:
+        self.config = config or IngressConfig()
+        self.lookup = lookup or _default_lookup()
+        self.table = RouteTable()
+        self.counters: dict[tuple[str, int], int] = {}  # (backend name or "-", status) -> responses
+        self.upstream_connects = 0
+        self.listen_errors: dict[int, str] = {}
+        self.stopping = False
+        self.clients: set[_Client] = set()
+        self.pools: dict[tuple[str, int], list[_Upstream]] = {}
+        self.rr: dict[str, int] = {}
+        self.entered: Entered | None = None
+        self._listeners: dict[int, tuple[bool, asyncio.AbstractServer]] = {}
+        self._sni: dict[int, tls.SniContext] = {}
+        self._sync: asyncio.Task[None] | None = None
+        self._sweeper: asyncio.Task[None] | None = None
+        self._started = False
+
+    # ---- control -------------------------------------------------------------------------------------------
+
+    def set_table(self, table: RouteTable) -> None:
+        """Swap in `table` now; listeners follow in the background (`await listeners_synced()` to wait)."""
+        for port, routes in table.ports.items():
+            if routes.tls:
+                self._sni.setdefault(port, tls.SniContext()).update(routes.certificates)
+        self.table = table
+        self._close_idle_outside(table)
+        if self._started:
+            self._schedule_sync()
+
+    async def listeners_synced(self) -> None:
+        while self._sync is not None and not self._sync.done():
+            await asyncio.shield(self._sync)
+
+    async def start(self) -> None:
+        if self.config.netns:
+            self.entered = Entered(self.config.netns)
+        self._started = True
+        self._sweeper = asyncio.get_running_loop().create_task(self._sweep())
+        self._schedule_sync()
+        await self.listeners_synced()
+
+    async def stop(self) -> None:
+        """Stop listening, close idle connections, let in-flight requests finish (up to drain_timeout)."""
+        self.stopping = True
+        self._started = False
+        if self._sync is not None:
+            self._sync.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._sync
+        for _, server in self._listeners.values():
+            server.close()
+        self._listeners.clear()
+        for client in list(self.clients):
+            if client.idle():
+                client.close()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.config.drain_timeout
+        while self.clients and loop.time() < deadline:
+            await asyncio.sleep(0.02)
+        for client in list(self.clients):
+            client.abort()
+        for pool in self.pools.values():
+            for upstream in pool:
+                upstream.transport.close()
+        self.pools.clear()
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+        if self.entered is not None:
+            self.entered.close()
+            self.entered = None
+
+    def metrics(self) -> dict[str, Any]:
+        return {"responses": dict(self.counters), "upstream_connects": self.upstream_connects,
+                "client_connections": len(self.clients),
+                "idle_upstream_connections": sum(len(p) for p in self.pools.values()),
+                "listening": sorted(self._listeners), "listen_errors": dict(self.listen_errors),
+                "tls_errors": {port: dict(s.errors) for port, s in self._sni.items() if s.errors}}
+
+    def count(self, backend: str, status: int) -> None:
+        key = (backend, status)
+        self.counters[key] = self.counters.get(key, 0) + 1
+
+    # ---- listeners -----------------------------------------------------------------------------------------
+
+    def _schedule_sync(self) -> None:
+        previous = self._sync
+
+        async def run() -> None:
+            if previous is not None:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await previous
+            await self._sync_listeners()
+
+        self._sync = asyncio.get_running_loop().create_task(run())
+
+    async def _sync_listeners(self) -> None:
+        want = {port: routes.tls for port, routes in self.table.ports.items()}
+        for port, (is_tls, server) in list(self._listeners.items()):
+            if want.get(port) != is_tls:
+                server.close()
+                del self._listeners[port]
+        for port, is_tls in want.items():
+            if port in self._listeners:
+                continue
+            try:
+                server = await self._listen(port, is_tls)
+            except OSError as exc:
+                self.listen_errors[port] = str(exc)
+                log.error("ingress: cannot listen on %s:%d: %s", self.config.bind_address, port, exc)
+                continue
+            self.listen_errors.pop(port, None)
+            self._listeners[port] = (is_tls, server)
+        for port in list(self.listen_errors):
+            if port not in want:
+                del self.listen_errors[port]
+
+    async def _listen(self, port: int, is_tls: bool) -> asyncio.AbstractServer:
+        family = socket.AF_INET6 if ":" in self.config.bind_address else socket.AF_INET
+        sock = self.entered.socket(family, socket.SOCK_STREAM) if self.entered else socket.socket(family)
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind((self.config.bind_address, port))
+            sock.setblocking(False)
+        except OSError:
+            sock.close()
+            raise
+        context = self._sni[port].context if is_tls else None
+        return await asyncio.get_running_loop().create_server(
+            lambda: _Client(self, port, is_tls), sock=sock, ssl=context, backlog=self.config.backlog)
+
+    # ---- upstream pools ------------------------------------------------------------------------------------
+
+    def take_idle(self, key: tuple[str, int]) -> _Upstream | None:
+        pool = self.pools.get(key)
+        while pool:
+            upstream = pool.pop()
+            if not upstream.transport.is_closing():
+                return upstream
+        return None
+
+    def release(self, upstream: _Upstream) -> None:
+        pool = self.pools.setdefault(upstream.key, [])
+        if len(pool) >= self.config.max_idle_per_endpoint or self.stopping:
+            upstream.transport.close()
+            return
+        upstream.idle_since = upstream.loop.time()
+        pool.append(upstream)
+
+    def forget(self, upstream: _Upstream) -> None:
+        pool = self.pools.get(upstream.key)
+        if pool and upstream in pool:
+            pool.remove(upstream)
+
+    def _close_idle_outside(self, table: RouteTable) -> None:
+        live = {(e.ip, e.port) for b in _backends(table) for e in b.endpoints}
+        for key in [k for k in self.pools if k not in live]:
+            for upstream in self.pools.pop(key):
+                upstream.transport.close()
+
+    async def connect(self, ip: str, port: int) -> _Upstream:
+        loop = asyncio.get_running_loop()
+        self.upstream_connects += 1
+        key = (ip, port)
+        async with asyncio.timeout(self.config.connect_timeout):
+            if self.entered is None:
+                _, upstream = await loop.create_connection(lambda: _Upstream(self, key), ip, port)
+            else:
+                family = socket.AF_INET6 if ":" in ip else socket.AF_INET
+                sock = self.entered.socket(family, socket.SOCK_STREAM)
+                try:
+                    sock.setblocking(False)
+                    await loop.sock_connect(sock, (ip, port))
+                except BaseException:
+                    sock.close()
+                    raise
+                _, upstream = await loop.create_connection(lambda: _Upstream(self, key), sock=sock)
+        return upstream
+
+    # ---- timers --------------------------------------------------------------------------------------------
+
+    async def _sweep(self) -> None:
+        c = self.config
+        tick = max(0.02, min(1.0, c.connect_timeout, c.response_timeout, c.header_timeout, c.body_timeout,
+                             c.keepalive_timeout, c.upstream_idle_timeout) / 4)
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(tick)
+            now = loop.time()
+            for client in [cl for cl in self.clients if cl.deadline < now]:
+                client.on_timeout()
+            for pool in self.pools.values():
+                for upstream in [u for u in pool if now - u.idle_since > c.upstream_idle_timeout]:
+                    upstream.transport.close()
+
+
+def _backends(table: RouteTable) -> list[Backend]:
+    return [backend for routes in table.ports.values() for vhost in routes.virtual_hosts()
+            for route in vhost.routes for backend in route.backends]
+
+
+class _Stop(Exception):
+    """Raised in a parser callback to stop parsing a connection that is being closed."""
+
+
+def _head_size(req: _Request) -> int:
+    return len(req.url) + sum(len(name) + len(value) + 4 for name, value in req.headers)
+
+
+class _Request:
+    """One parsed request head, and its body while it waits behind a pipelined predecessor."""
+
+    __slots__ = ("body", "complete", "headers", "http11", "keep_alive", "method", "url", "version")
+
+    def __init__(self) -> None:
+        self.url = b""
+        self.headers: list[tuple[bytes, bytes]] = []
+        self.method = b""
+        self.version = ""
+        self.http11 = True
+        self.keep_alive = True
+        self.body: list[bytes] = []
+        self.complete = False
+
+
+class _Client(asyncio.Protocol):
+    """One downstream connection: parse, check, decide, and drive one exchange at a time."""
+
+    def __init__(self, server: IngressServer, port: int, is_tls: bool) -> None:
+        self.server = server
+        self.port = port
+        self.scheme = "https" if is_tls else "http"
+        self.loop = asyncio.get_running_loop()
+        self.transport: Any = None
+        self.parser = httptools.HttpRequestParser(self)
+        self.req: _Request | None = None  # being parsed
+        self.active: _Exchange | None = None  # being answered
+        self.queue: deque[_Request] = deque()
+        self.paused = 0
+        self.closing = False
+        self.in_head = False
+        self.head_bytes = 0
+        self.deadline = self.loop.time() + server.config.header_timeout
+        self.peer = b""
+        self.feed_len = 0
+        self.headers: list[tuple[bytes, bytes]] = []
+        self.eof = False
+        self.tunnel: Any = None
+        self.upgrade_rest = b""
+
+    # -- asyncio callbacks --
+
+    def connection_made(self, transport: Any) -> None:
+        self.transport = transport
+        peer = transport.get_extra_info("peername")
+        self.peer = peer[0].encode() if peer else b""
+        self.server.clients.add(self)
+
+    def data_received(self, data: bytes) -> None:
+        if self.tunnel is not None:
+            self.deadline = self.loop.time() + self.server.config.response_timeout
+            self.tunnel.write(data)
+            return
+        if self.closing:
+            return  # lingering: discard
+        config = self.server.config
+        self.deadline = self.loop.time() + (config.body_timeout if self.active else config.header_timeout)
+        self.feed_len = len(data)
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserUpgrade as exc:
+            self.upgrade_rest = data[exc.args[0]:]
+            self._pause(_UPGRADING)
+        except httptools.HttpParserError as exc:
+            self._on_parse_error(exc)
+            return
+        active = self.active
+        if active is not None and active.up_out:
+            active.flush_up()
+        if self.in_head:
+            self.head_bytes += len(data)
+            if self.head_bytes > http1.MAX_HEADER_BYTES:
+                self.reject(431)
+
+    def eof_received(self) -> bool:
+        if self.tunnel is not None:
+            return False
+        self.eof = True
+        if self.active is None or self.closing:
+            self.close()
+        return True  # keep the write side open for the answer in flight
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closing = True
+        self.server.clients.discard(self)
+        if self.active is not None:
+            self.active.on_client_lost()
+        if self.tunnel is not None:
+            self.tunnel.close()
+
+    def pause_writing(self) -> None:
+        if self.tunnel is not None:
+            self.tunnel.pause_reading()
+        elif self.active is not None and self.active.up is not None:
+            self.active.up.transport.pause_reading()
+
+    def resume_writing(self) -> None:
+        self.deadline = self.loop.time() + self.server.config.response_timeout
+        if self.tunnel is not None:
+            self.tunnel.resume_reading()
+        elif self.active is not None and self.active.up is not None:
+            self.active.up.transport.resume_reading()
+
+    # -- httptools callbacks --
+
+    def on_message_begin(self) -> None:
+        if self.closing:
+            raise _Stop
+        self.req = req = _Request()
+        self.headers = req.headers
+        self.in_head = True
+
+    def on_url(self, url: bytes) -> None:
+        self.req.url += url  # type: ignore[union-attr]
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self.headers.append((name, value))
+
+    def on_headers_complete(self) -> None:
+        req = self.req
+        assert req is not None
+        parser = self.parser
+        req.method = parser.get_method()
+        req.version = parser.get_http_version()
+        req.http11 = req.version == "1.1"
+        req.keep_alive = parser.should_keep_alive()
+        self.headers = []  # trailers, if any, land here and are dropped
+        self.in_head = False
+        if self.head_bytes + self.feed_len > http1.MAX_HEADER_BYTES and _head_size(req) > http1.MAX_HEADER_BYTES:
+            self.reject(431)
+            raise _Stop
+        self.head_bytes = 0
+        if self.active is None and not self.queue:
+            self.start(req)
+            if self.closing:
+                raise _Stop
+        else:
+            self.queue.append(req)
+            self._pause(_PIPELINE)
+
+    def on_body(self, data: bytes) -> None:
+        active = self.active
+        if active is not None and active.req is self.req:
+            active.on_body(data)
+        elif self.req is not None:
+            self.req.body.append(data)
+
+    def on_message_complete(self) -> None:
+        req = self.req
+        assert req is not None
+        req.complete = True
+        active = self.active
+        if active is not None and active.req is req:
+            active.on_request_complete()
+
+    # -- requests --
+
+    def start(self, req: _Request) -> None:
+        if self.closing:
+            return
+        try:
+            if req.version not in ("1.1", "1.0"):
+                raise http1.Rejected(505 if req.version >= "2" else 400, "unsupported HTTP version")
+            head = http1.scan_request(req.method, req.url, req.http11, req.headers)
+            limit = self.server.config.max_body_size
+            if limit and head.content_length > limit:
+                raise http1.Rejected(413, "body too large")
+        except http1.Rejected as exc:
+            self.reject(exc.status)
+            return
+        except ValueError:
+            self.reject(400)
+            return
+        server = self.server
+        method = req.method.decode("ascii")
+        decision = server.lookup(server.table, self.port, head.authority.decode("latin-1"), head.path, method,
+                                 head.lookup_headers, head.query, random.random)
+        exchange = _Exchange(self, req, head, decision)
+        self.active = exchange
+        exchange.begin()
+
+    def finished(self, exchange: _Exchange, keep: bool) -> None:
+        """The response to `exchange` is complete (and written to the transport)."""
+        self.active = None
+        if self.closing:
+            return
+        if not exchange.req.complete:
+            self._linger()
+            return
+        if not keep or self.eof or self.server.stopping:
+            self.close()
+            return
+        self.deadline = self.loop.time() + self.server.config.keepalive_timeout
+        if self.paused:
+            self._resume(_UPGRADING | _CONNECTING | _BACKPRESSURE)
+        while self.queue and self.active is None and not self.closing:
+            req = self.queue.popleft()
+            self.start(req)
+            active = self.active
+            if active is not None and active.req is req:
+                for chunk in req.body:
+                    active.on_body(chunk)
+                req.body = []
+                if req.complete:
+                    active.on_request_complete()
+                if active.up_out and active.up is not None:
+                    active.flush_up()
+        if self.paused & _PIPELINE and not self.queue:
+            self._resume(_PIPELINE)
+
+    def reject(self, status: int) -> None:
+        """Answer `status` with an error page and close the connection (after a short linger)."""
+        if self.closing:
+            return
+        active = self.active
+        if active is not None:
+            active.abandon()
+            self.active = None
+            if active.response_started:  # too late for an answer
+                self.abort()
+                return
+        self.server.count("-", status)
+        self.transport.write(http1.local_response(status, close=True))
+        self._linger()
+
+    def _on_parse_error(self, exc: Exception) -> None:
+        if self.closing:
+            return
+        active = self.active
+        if active is not None and active.response_started:
+            active.abandon()
+            self.abort()
+            return
+        self.reject(400)
+
+    def on_upgraded(self, upstream: _Upstream) -> None:
+        self.tunnel = upstream.transport
+        self.paused = 0
+        self.deadline = self.loop.time() + self.server.config.response_timeout
+        if self.upgrade_rest:
+            upstream.transport.write(self.upgrade_rest)
+            self.upgrade_rest = b""
+        self.transport.resume_reading()
+
+    # -- connection state --
+
+    def idle(self) -> bool:
+        return self.active is None and not self.in_head and not self.queue and self.tunnel is None
+
+    def on_timeout(self) -> None:
+        if self.closing or self.tunnel is not None:
+            self.abort()
+        elif self.active is not None:
+            self.active.on_timeout()
+        elif self.in_head:
+            self.reject(408)
+        else:
+            self.close()
+
+    def _pause(self, reason: int) -> None:
+        if not self.paused and not self.closing:
+            self.transport.pause_reading()
+        self.paused |= reason
+
+    def _resume(self, reasons: int) -> None:
+        was = self.paused
+        self.paused &= ~reasons
+        if was and not self.paused and not self.closing:
+            self.transport.resume_reading()
+
+    def _linger(self) -> None:
+        self.closing = True
+        self.queue.clear()
+        self.deadline = self.loop.time() + _LINGER
+        if self.transport.can_write_eof():
+            self.transport.write_eof()
+            if self.paused:
+                self.transport.resume_reading()
+        else:
+            self.transport.close()
+
+    def close(self) -> None:
+        self.closing = True
+        self.transport.close()
+
+    def abort(self) -> None:
+        self.closing = True
+        self.transport.abort()
+
+
+class _Exchange:
+    """One request being answered: a local answer, or forwarding to a backend endpoint and back."""
+
+    __slots__ = ("body_bytes", "client", "decision", "head", "head_only", "keep", "local", "rechunk", "req",
+                 "response_done", "response_started", "retried", "sent", "status", "task", "tries", "up", "up_eof",
+                 "up_out", "upgrade")
+
+    def __init__(self, client: _Client, req: _Request, head: http1.RequestHead, decision: Decision) -> None:
+        self.client = client
+        self.req = req
+        self.head = head
+        self.decision = decision
+        self.up: _Upstream | None = None
+        self.up_out: list[bytes] = []
+        self.sent = False  # request bytes went to some upstream
+        self.body_bytes = 0
+        self.tries = 0
+        self.retried = False
+        self.response_started = False
+        self.response_done = False
+        self.status = 0
+        self.keep = req.keep_alive
+        self.rechunk = False
+        self.up_eof = False  # the response body ends when the backend closes
+        self.upgrade = bool(head.upgrade) and not head.chunked and head.content_length <= 0
+        self.head_only = req.method == b"HEAD"
+        self.task: asyncio.Task[None] | None = None
+        self.local = False
+
+    # -- request side --
+
+    def begin(self) -> None:
+        decision = self.decision
+        route = decision.route
+        if decision.status or route is None:
+            self._answer_local(decision.status or 404)
+            return
+        if route.redirect is not None:
+            self._answer_redirect(route.redirect.status_code, decision.location)
+            return
+        if decision.backend is None or not decision.backend.endpoints:
+            self._answer_local(route.status_when_empty)
+            return
+        self.up_out.append(self._request_head(route))
+        if self.head.continue_:
+            self.client.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+        key = self._next_endpoint()
+        upstream = self.client.server.take_idle(key)
+        if upstream is not None:
+            self._attach(upstream)
+        else:
+            self.client._pause(_CONNECTING)
+            self.task = self.client.loop.create_task(self._connect(key))
+
+    def _request_head(self, route: Route | None) -> bytes:
+        head = self.head
+        client = self.client
+        lines = head.forward
+        if route is not None and route.request_headers is not None:
+            mod = route.request_headers
+            lines = http1.modify_headers(lines, mod.set, mod.add, mod.remove)
+        xff = head.xff + b", " + client.peer if head.xff else client.peer
+        parts = [self.req.method, b" ", head.target, b" HTTP/1.1\r\n", *lines,
+                 b"X-Forwarded-For: ", xff, b"\r\nX-Real-IP: ", client.peer,
+                 b"\r\nX-Forwarded-Proto: ", client.scheme.encode(),
+                 b"\r\nX-Forwarded-Port: ", str(client.port).encode(), b"\r\n"]
+        if head.authority:
+            parts += (b"X-Forwarded-Host: ", head.authority, b"\r\n")
+        if head.chunked:
+            parts.append(b"Transfer-Encoding: chunked\r\n")
+        if self.upgrade:
+            parts += (b"Connection: upgrade\r\nUpgrade: ", head.upgrade, b"\r\n")
+        parts.append(b"\r\n")
+        return b"".join(parts)
+
+    def on_body(self, data: bytes) -> None:
+        if self.response_done:
+            return  # answered already (locally, or the backend did not wait): the body is read and dropped
+        self.body_bytes += len(data)
+        limit = self.client.server.config.max_body_size
+        if limit and self.body_bytes > limit:
+            if self.response_started:
+                self.abandon()
+                self.client.abort()
+            else:
+                self.client.reject(413)
+            return
+        if self.head.chunked:
+            self.up_out.append(b"%x\r\n%b\r\n" % (len(data), data))
+        else:
+            self.up_out.append(data)
+
+    def on_request_complete(self) -> None:
+        if self.local:
+            self.client.finished(self, self.keep)
+            return
+        if self.head.chunked:
+            self.up_out.append(b"0\r\n\r\n")
+        if self.up is not None and self.up_out:
+            self.flush_up()
+        if self.response_done:  # the backend answered before the body ended
+            self.client.finished(self, self.keep)
+        else:
+            self.client.deadline = self.client.loop.time() + self.client.server.config.response_timeout
+
+    def flush_up(self) -> None:
+        up = self.up
+        if up is None:
+            return
+        out = self.up_out
+        if out:
+            up.transport.write(out[0] if len(out) == 1 else b"".join(out))
+            out.clear()
+            self.sent = True
+
+    # -- choosing and connecting --
+
+    def _next_endpoint(self) -> tuple[str, int]:
+        backend = self.decision.backend
+        assert backend is not None
+        rr = self.client.server.rr
+        i = rr.get(backend.name, 0)
+        rr[backend.name] = i + 1
+        endpoint = backend.endpoints[i % len(backend.endpoints)]
+        return endpoint.ip, endpoint.port
+
+    def _attach(self, upstream: _Upstream) -> None:
+        self.up = upstream
+        upstream.ex = self
+        upstream.got_bytes = False
+        self.tries += 1
+        self.flush_up()
+
+    async def _connect(self, first: tuple[str, int]) -> None:
+        server = self.client.server
+        backend = self.decision.backend
+        assert backend is not None
+        failure = 502
+        for attempt in range(len(backend.endpoints)):
+            ip, port = first if attempt == 0 else self._next_endpoint()
+            try:
+                upstream = await server.connect(ip, port)
+            except TimeoutError:
+                failure = 504
+                continue
+            except OSError as exc:
+                log.debug("ingress: connect %s:%d: %s", ip, port, exc)
+                continue
+            if self.client.closing:
+                upstream.transport.close()
+                return
+            self.client._resume(_CONNECTING)
+            self._attach(upstream)
+            return
+        self.task = None
+        self.fail(failure)
+
+    # -- response side --
+
+    def on_response_head(self, upstream: _Upstream, status: int, headers: list[tuple[bytes, bytes]]) -> None:
+        self.response_started = True
+        self.status = status
+        client = self.client
+        parts = [http1.status_line(status)]
+        length = False
+        chunked = False
+        upgrade = b""
+        known = http1.RESPONSE_KINDS
+        for name, value in headers:
+            kind = known.get(name)
+            if kind is None:
+                kind = http1.response_kind(name)
+            if kind == http1.PASS:
+                parts += (name, b": ", value, b"\r\n")
+            elif kind == http1.LENGTH:
+                length = True
+                parts += (name, b": ", value, b"\r\n")
+            elif kind == http1.CHUNKED:
+                chunked = True
+            elif kind == http1.UPGRADE:
+                upgrade = value
+        if status == 101:
+            parts += (b"Connection: upgrade\r\nUpgrade: ", upgrade, b"\r\n\r\n")
+            self.up_eof = False
+            client.transport.write(b"".join(parts))
+            return
+        if self.upgrade:  # the backend refused the upgrade; the client's parser is past the request
+            self.keep = False
+        no_body = self.head_only or status in (204, 304) or status < 200
+        if not no_body and not length:
+            self.up_eof = not chunked
+            if self.req.http11:
+                self.rechunk = True
+                parts.append(b"Transfer-Encoding: chunked\r\n")
+            else:
+                self.keep = False
+        if not self.keep or client.server.stopping:
+            parts.append(b"Connection: close\r\n")
+        elif not self.req.http11:
+            parts.append(b"Connection: keep-alive\r\n")
+        parts.append(b"\r\n")
+        upstream.down_out.append(b"".join(parts))
+
+    def on_response_body(self, upstream: _Upstream, data: bytes) -> None:
+        if self.rechunk:
+            upstream.down_out.append(b"%x\r\n%b\r\n" % (len(data), data))
+        else:
+            upstream.down_out.append(data)
+
+    def on_response_complete(self, upstream: _Upstream, reusable: bool) -> None:
+        if self.rechunk:
+            upstream.down_out.append(b"0\r\n\r\n")
+        upstream.flush_down(self.client)
+        self.response_done = True
+        client = self.client
+        server = client.server
+        key = (self.decision.backend.name, self.status)  # type: ignore[union-attr]
+        server.counters[key] = server.counters.get(key, 0) + 1
+        self.up = None
+        upstream.ex = None
+        if reusable and self.req.complete and not self.up_out and not server.stopping:
+            server.release(upstream)
+        else:
+            upstream.transport.close()
+        client.finished(self, self.keep)
+
+    def on_upgraded(self, upstream: _Upstream, rest: bytes) -> None:
+        client = self.client
+        client.server.count(self.decision.backend.name, 101)  # type: ignore[union-attr]
+        client.active = None
+        upstream.ex = None
+        upstream.tunnel = client.transport
+        if rest:
+            client.transport.write(rest)
+        client.on_upgraded(upstream)
+
+    def on_upstream_lost(self, upstream: _Upstream) -> None:
+        self.up = None
+        client = self.client
+        if client.closing:
+            return
+        if not upstream.got_bytes:
+            if (upstream.reused and not self.retried and self.req.method in http1.IDEMPOTENT
+                    and self.body_bytes == 0 and not self.head.chunked and self.head.content_length <= 0):
+                self.retried = True
+                self.up_out.insert(0, self._request_head(self.decision.route))
+                client._pause(_CONNECTING)
+                key = upstream.key
+                self.task = client.loop.create_task(self._connect(key))
+                return
+            self.fail(502)
+        elif self.up_eof and self.response_started:
+            self.on_response_complete(upstream, reusable=False)
+        else:
+            client.abort()
+
+    def on_bad_response(self, upstream: _Upstream) -> None:
+        upstream.ex = None
+        upstream.transport.abort()
+        self.up = None
+        if self.response_started:
+            self.client.abort()
+        else:
+            self.fail(502)
+
+    def on_timeout(self) -> None:
+        if not self.response_started and self.req.complete:
+            self.abandon()
+            self.fail(504)
+        elif not self.req.complete and not self.response_started:
+            self.abandon()
+            self.client.reject(408)
+        else:
+            self.abandon()
+            self.client.abort()
+
+    def fail(self, status: int) -> None:
+        """The backend could not answer: 502/504 (the connection stays usable only if the request was read)."""
+        client = self.client
+        if client.closing:
+            return
+        backend = self.decision.backend
+        client.server.count(backend.name if backend else "-", status)
+        keep = self.keep and self.req.complete
+        client.transport.write(http1.local_response(status, close=not keep, head_only=self.head_only))
+        self.response_done = True
+        client._resume(_CONNECTING)
+        client.finished(self, keep)
+
+    def abandon(self) -> None:
+        """Drop the upstream side (the client side is handled by the caller)."""
+        if self.task is not None:
+            self.task.cancel()
+            self.task = None
+        up = self.up
+        self.up = None
+        if up is not None:
+            up.ex = None
+            up.transport.abort()
+
+    def on_client_lost(self) -> None:
+        self.abandon()
+
+    # -- local answers --
+
+    def _answer_local(self, status: int) -> None:
+        client = self.client
+        client.server.count("-", status)
+        self.status = status
+        self.response_done = self.local = True
+        self.keep = self.keep and not client.server.stopping
+        client.transport.write(http1.local_response(status, close=not self.keep, head_only=self.head_only))
+        if self.req.complete:
+            client.finished(self, self.keep)
+
+    def _answer_redirect(self, status: int, location: str | None) -> None:
+        client = self.client
+        try:
+            extra = http1.header_line("Location", location or "")
+        except ValueError:
+            extra = b""
+        if not location or not extra:
+            self._answer_local(500)
+            return
+        client.server.count("-", status)
+        self.status = status
+        self.response_done = self.local = True
+        self.keep = self.keep and not client.server.stopping
+        client.transport.write(http1.local_response(status, close=not self.keep, head_only=self.head_only,
+                                                    extra=extra))
+        if self.req.complete:
+            client.finished(self, self.keep)
+
+
+class _Upstream(asyncio.Protocol):
+    """One connection to a backend endpoint; idle in the pool or serving one exchange."""
+
+    def __init__(self, server: IngressServer, key: tuple[str, int]) -> None:
+        self.server = server
+        self.key = key
+        self.loop = asyncio.get_running_loop()
+        self.transport: Any = None
+        self.parser = httptools.HttpResponseParser(self)
+        self.ex: _Exchange | None = None
+        self.headers: list[tuple[bytes, bytes]] = []
+        self.in_head = True
+        self.informational = False
+        self.down_out: list[bytes] = []
+        self.got_bytes = False
+        self.reused = False
+        self.idle_since = 0.0
+        self.tunnel: Any = None
+        self.stale = False  # the parser saw a HEAD response's head and must be replaced
+
+    def connection_made(self, transport: Any) -> None:
+        self.transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        if self.tunnel is not None:
+            self.tunnel.write(data)
+            return
+        ex = self.ex
+        if ex is None:  # unsolicited bytes on an idle connection
+            self.transport.abort()
+            return
+        self.got_bytes = True
+        client = ex.client
+        client.deadline = self.loop.time() + self.server.config.response_timeout
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserUpgrade as exc:
+            self.flush_down(client)
+            ex.on_upgraded(self, data[exc.args[0]:])
+            return
+        except httptools.HttpParserError:
+            if self.ex is not None:
+                self.ex.on_bad_response(self)
+            else:
+                self.transport.abort()
+            return
+        if self.stale:
+            self.parser = httptools.HttpResponseParser(self)
+            self.stale = False
+        if self.ex is not None and self.down_out:
+            self.flush_down(self.ex.client)
+
+    def flush_down(self, client: _Client) -> None:
+        out = self.down_out
+        if out:
+            client.transport.write(out[0] if len(out) == 1 else b"".join(out))
+            out.clear()
+
+    def eof_received(self) -> bool:
+        return False
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.server.forget(self)
+        if self.tunnel is not None:
+            self.tunnel.close()
+            return
+        ex = self.ex
+        self.ex = None
+        if ex is not None:
+            ex.on_upstream_lost(self)
+
+    def pause_writing(self) -> None:
+        if self.ex is not None:
+            self.ex.client._pause(_BACKPRESSURE)
+        elif self.tunnel is not None:
+            self.tunnel.pause_reading()
+
+    def resume_writing(self) -> None:
+        if self.ex is not None:
+            self.ex.client._resume(_BACKPRESSURE)
+        elif self.tunnel is not None:
+            self.tunnel.resume_reading()
+
+    # -- httptools callbacks --
+
+    def on_message_begin(self) -> None:
+        self.headers = []
+        self.in_head = True
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self.headers.append((name, value))  # trailers too: dropped at the next message
+
+    def on_headers_complete(self) -> None:
+        self.in_head = False
+        ex = self.ex
+        if ex is None or self.stale:
+            return
+        status = self.parser.get_status_code()
+        self.informational = 100 <= status < 200 and status != 101
+        if self.informational:
+            return  # 100 Continue / 103 Early Hints: the proxy answered Expect itself
+        ex.on_response_head(self, status, self.headers)
+        if ex.head_only:  # llhttp cannot be told the request was HEAD: end here, parse on afresh
+            self.stale = True
+            self._complete(ex, self.parser.should_keep_alive())
+
+    def on_body(self, data: bytes) -> None:
+        ex = self.ex
+        if ex is not None and not self.stale:
+            ex.on_response_body(self, data)
+        elif data:
+            self.transport.abort()  # bytes after a HEAD response's head
+
+    def on_message_complete(self) -> None:
+        ex = self.ex
+        if ex is None or self.stale or self.informational:
+            self.informational = False
+            return
+        if self.parser.should_upgrade():
+            return  # 101: the upgrade exception follows
+        self._complete(ex, self.parser.should_keep_alive())
+
+    def _complete(self, ex: _Exchange, keep_alive: bool) -> None:
+        self.reused = True
+        ex.on_response_complete(self, keep_alive)
