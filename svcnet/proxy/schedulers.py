@@ -39,7 +39,7 @@ WEIGHTS_ANNOTATION = "svcnet.io/weights"
 MAX_WEIGHT = 65535  # ipvsadm(8): "The valid values of weight are 0 through to 65535"
 HASH_TABLE_BITS = 8
 HASH_TABLE_SIZE = 1 << HASH_TABLE_BITS  # IP_VS_SH_TAB_SIZE / IP_VS_DH_TAB_SIZE
-HASH_MULTIPLIER = 2654435761  # Knuth's constant (older ip_vs_sh.c); current kernels use hash_32() (0x61C88647)
+GOLDEN_RATIO_32 = 0x61C88647  # include/linux/hash.h; hash_32() keeps the product's top bits
 
 _HEAD = -1  # wrr's pointer when it rests on the list head rather than on a backend
 _U32 = 0xFFFFFFFF
@@ -207,11 +207,19 @@ class NeverQueue:
 
 
 def hash_key(ip: str) -> int:
-    """Bucket of an address: the multiplicative hash of its host-order value (IPv6 folded to 32 bits by XOR).
+    """Bucket of an address as ip_vs_sh / ip_vs_dh compute it today: `hash_32(ntohl(addr), 8)`, the top 8 bits
+    of the 32-bit product with GOLDEN_RATIO_32 (IPv6 folded to 32 bits by XOR). sh adds the source port to the
+    address only with ipvsadm's sh-port flag, which svcnet does not offer, so both hash the address alone.
+    (Older kernels multiplied by Knuth's 2654435761 and kept the low bits; their tables differ.)
 
     Raises ValueError if ip is not an IP address.
     """
-    return ((_fold_address(ip) * HASH_MULTIPLIER) & _U32) >> (32 - HASH_TABLE_BITS)
+    return _hash_32(_fold_address(ip), HASH_TABLE_BITS)
+
+
+def _hash_32(value: int, bits: int) -> int:
+    """include/linux/hash.h hash_32(): multiply by GOLDEN_RATIO_32 modulo 2**32, keep the top `bits` bits."""
+    return ((value * GOLDEN_RATIO_32) & _U32) >> (32 - bits)
 
 
 def _fold_address(ip: str) -> int:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
+import gc
 import ipaddress
 import logging
 import os
@@ -27,8 +28,8 @@ from svcnet.netns import Entered
 from svcnet.proxy import affinity as affinity_mod
 from svcnet.proxy import model, schedulers
 from svcnet.proxy.backends import Backend, VirtualServer
+from svcnet.proxy.userspace import relay
 from svcnet.proxy.userspace.portals import ANY_LOCAL, Portal
-from svcnet.proxy.userspace.relay import Relay
 from svcnet.proxy.userspace.udp import UDPListener
 
 log = logging.getLogger(__name__)
@@ -69,7 +70,9 @@ class UserspaceProxier:
         self.on_connection = on_connection
         self.servers: dict[Address, ServerState] = {}
         self.affinity = affinity_mod.AffinityTable()
-        self.relays: set[Relay] = set()
+        self.relays: set[relay.Relay] = set()
+        self._poller: relay.Poller | None = None  # the relay poller of the loop the listeners run on
+        self._heap_frozen = False
 
     # ---- sync ------------------------------------------------------------------------------------------------
 
@@ -101,7 +104,18 @@ class UserspaceProxier:
             problem = self._update(address, info, external, endpoints)
             if problem:
                 problems.append(problem)
+        self._freeze_heap()
         return problems
+
+    def _freeze_heap(self) -> None:
+        """Once, after the first sync: collect, then move every object alive (modules, clients, the first snapshot)
+        to the collector's permanent generation. Connection churn promotes short-lived objects into the oldest
+        generation and so triggers full collections, whose pause grows with the heap (25-60 ms, and the backlog
+        it leaves doubles that); with the startup heap frozen they scan only what churn left there."""
+        if not self._heap_frozen:
+            self._heap_frozen = True
+            gc.collect()
+            gc.freeze()
 
     def _update(self, address: Address, info: model.ServicePortInfo, external: bool,
                 endpoints: tuple[model.EndpointInfo, ...]) -> str | None:
@@ -177,6 +191,7 @@ class UserspaceProxier:
             hint = " (not an address of this host)" if exc.errno == errno.EADDRNOTAVAIL else ""
             return f"cannot listen on {state.key} for {state.info.name}: {exc.strerror}{hint}"
         state.listener = sock
+        self._poller = relay.poller()
         self._add_portal(state, sock)
         asyncio.get_running_loop().add_reader(sock.fileno(), self._accept, state, sock)
         return None
@@ -238,57 +253,58 @@ class UserspaceProxier:
             _reset(client)
             return
 
-        def connected(upstream: socket.socket | None) -> None:
+        def connected(upstream: socket.socket | None, readable: bool) -> None:
             if upstream is None:
                 tried.add(backend.key)
                 self.affinity.forget_backend(state.key, backend.key)
                 self._forward(state, client, client_ip, tried)
             else:
                 self.on_connection(state.label, "failover" if tried else "ok")
-                self._relay(client, upstream, backend)
+                self._relay(client, upstream, backend, readable)
 
         self._connect(backend, connected)
 
-    def _connect(self, backend: Backend, done: Callable[[socket.socket | None], None]) -> None:
-        """A non-blocking connect with `connect_timeout`; `done(socket)` or `done(None)`."""
-        sock = self._socket(socket.AF_INET6 if ":" in backend.ip else socket.AF_INET, socket.SOCK_STREAM)
-        sock.setblocking(False)
-        error = sock.connect_ex((backend.ip, backend.port))
-        if error == 0:
-            done(sock)
-            return
-        if error not in (errno.EINPROGRESS, errno.EAGAIN):
-            log.info("backend %s:%d: %s; trying the next", backend.ip, backend.port, os.strerror(error))
-            sock.close()
-            done(None)
-            return
-        fd = sock.fileno()
-        if _writable_now(fd):  # on loopback the handshake is usually over before connect() returns
-            error = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
-            if error == 0:
-                done(sock)
-                return
-            log.info("backend %s:%d: %s; trying the next", backend.ip, backend.port, os.strerror(error))
-            sock.close()
-            done(None)
-            return
-        loop = asyncio.get_running_loop()
+    def _connect(self, backend: Backend, done: Callable[[socket.socket | None, bool], None]) -> None:
+        """A non-blocking connect with `connect_timeout`: `done(socket, input_seen)` or `done(None, False)`.
 
-        def finish(writable: bool) -> None:
-            loop.remove_writer(fd)
-            timers.pop().cancel()  # popping also unlinks the timer <-> callback cycle
-            error = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR) if writable else errno.ETIMEDOUT
-            if error == 0:
-                done(sock)
-                return
-            log.info("backend %s:%d: %s; trying the next", backend.ip, backend.port, os.strerror(error))
+        On loopback the handshake is usually over before connect() returns EINPROGRESS, so a second connect()
+        asks at once (EISCONN: done, no timer, no registration). Otherwise the socket joins the relay poller: its
+        first output edge reports the handshake's end, an error edge its failure (then SO_ERROR says which)."""
+        family = socket.AF_INET6 if ":" in backend.ip else socket.AF_INET
+        sock = self._socket(family, socket.SOCK_STREAM | socket.SOCK_NONBLOCK)
+        address = (backend.ip, backend.port)
+        error = sock.connect_ex(address)
+        if error == errno.EINPROGRESS:
+            error = sock.connect_ex(address)
+        if error in (0, errno.EISCONN):
+            done(sock, False)
+        elif error in (errno.EINPROGRESS, errno.EALREADY):
+            self._await_connect(backend, sock, done)
+        else:
+            _connect_failed(backend, error)
             sock.close()
-            done(None)
+            done(None, False)
 
-        loop.add_writer(fd, finish, True)
-        timers = [loop.call_later(self.connect_timeout, finish, False)]
+    def _await_connect(self, backend: Backend, sock: socket.socket,
+                       done: Callable[[socket.socket | None, bool], None]) -> None:
+        poller = self._poller or relay.poller()
 
-    def _relay(self, client: socket.socket, upstream: socket.socket, backend: Backend) -> None:
+        def finish(events: int) -> None:
+            if events and not events & (relay.FAILED | select.EPOLLOUT):
+                return  # input before the handshake's end cannot be; wait for the output edge
+            timer.cancel()
+            error = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR) if events & relay.FAILED else 0
+            if not events or error:
+                _connect_failed(backend, error or errno.ETIMEDOUT)
+                poller.close_socket(sock)
+                done(None, False)
+            else:
+                done(sock, bool(events & select.EPOLLIN))
+
+        poller.watch(sock.fileno(), finish, output=True)
+        timer = poller.loop.call_later(self.connect_timeout, finish, 0)
+
+    def _relay(self, client: socket.socket, upstream: socket.socket, backend: Backend, readable: bool) -> None:
         backend.active += 1
 
         def half_closed() -> None:
@@ -296,14 +312,15 @@ class UserspaceProxier:
             backend.inactive += 1
 
         def closed(was_half_closed: bool) -> None:
-            self.relays.discard(relay)
+            self.relays.discard(connection)
             if was_half_closed:
                 backend.inactive -= 1
             else:
                 backend.active -= 1
 
-        relay = Relay(client, upstream, half_closed, closed)
-        self.relays.add(relay)
+        connection = relay.Relay(client, upstream, half_closed, closed, upstream_readable=readable,
+                                 relay_poller=self._poller)
+        self.relays.add(connection)
 
     # ---- views -----------------------------------------------------------------------------------------------
 
@@ -316,8 +333,8 @@ class UserspaceProxier:
         for state in self.servers.values():
             self._close_listener(state)
         self.servers.clear()
-        for relay in list(self.relays):
-            relay.close()
+        for connection in list(self.relays):
+            connection.close()
 
 
 def _weights(info: model.ServicePortInfo) -> dict[str, int]:
@@ -331,10 +348,8 @@ def _weights(info: model.ServicePortInfo) -> dict[str, int]:
         return {}
 
 
-def _writable_now(fd: int) -> bool:
-    poller = select.poll()
-    poller.register(fd, select.POLLOUT)
-    return bool(poller.poll(0))
+def _connect_failed(backend: Backend, error: int) -> None:
+    log.info("backend %s:%d: %s; trying the next", backend.ip, backend.port, os.strerror(error))
 
 
 def _reset(sock: socket.socket) -> None:

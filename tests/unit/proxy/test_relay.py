@@ -1,11 +1,19 @@
 """The splice relay over real loopback TCP connections: bytes arrive intact both ways, half-close passes through,
-a slow reader is not overrun (the data waits and arrives complete), and close callbacks fire once."""
+a slow reader is not overrun (the data waits and arrives complete) in either direction, data sent before the
+relay starts (a client's request, a server's greeting) is not lost, and close callbacks fire once."""
 
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import os
 import socket
+import struct
+import termios
+import time
+from collections.abc import Callable
+
+import pytest
 
 from svcnet.proxy.userspace.relay import Relay
 
@@ -54,20 +62,51 @@ async def test_bytes_cross_intact_both_ways_with_half_close() -> None:
     client.close()
 
 
-async def test_a_slow_reader_gets_everything() -> None:
+async def _wait_for(condition: Callable[[], bool], what: str, timeout: float = 5) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        await asyncio.sleep(0.01)
+
+
+def _unsent(sock: socket.socket) -> int:
+    """Bytes in the socket's send queue not yet acknowledged (SIOCOUTQ)."""
+    return struct.unpack("i", fcntl.ioctl(sock.fileno(), termios.TIOCOUTQ, b"\0" * 4))[0]
+
+
+@pytest.mark.parametrize("towards", ["upstream", "client"])
+async def test_a_slow_reader_gets_everything(towards: str) -> None:
     loop = asyncio.get_running_loop()
     client, client_inner = await _pair()
     upstream_inner, upstream = await _pair()
     Relay(client_inner, upstream_inner)
+    sender, receiver = (client, upstream) if towards == "upstream" else (upstream, client)
     payload = os.urandom(24 << 20)
-    sender = asyncio.create_task(loop.sock_sendall(client, payload))
-    await asyncio.sleep(0.2)  # nobody reads: the relay must hold back, not fail
-    assert not sender.done(), "backpressure reached the sender"
+    sending = asyncio.create_task(loop.sock_sendall(sender, payload))
+    # nobody reads, so the relay must hold back: on loopback a megabyte stays unacknowledged in the sender's
+    # buffer only once the window towards the relay has closed
+    await _wait_for(lambda: _unsent(sender) > 1 << 20, "backpressure to reach the sender")
+    assert not sending.done()
     received = bytearray()
-    while len(received) < len(payload):
-        received += await loop.sock_recv(upstream, 1 << 20)
-    await sender
+    while len(received) < len(payload):  # a relay that missed an output edge would stall here
+        received += await asyncio.wait_for(loop.sock_recv(receiver, 1 << 20), 5)
+    await sending
     assert bytes(received) == payload
+    client.close()
+    upstream.close()
+
+
+@pytest.mark.parametrize("first", ["client", "upstream"])
+async def test_bytes_sent_before_the_relay_starts_arrive(first: str) -> None:
+    """A request already waiting on the client socket, or a server's greeting on the upstream one."""
+    loop = asyncio.get_running_loop()
+    client, client_inner = await _pair()
+    upstream_inner, upstream = await _pair()
+    sender, receiver = (client, upstream) if first == "client" else (upstream, client)
+    sender.sendall(b"hello")
+    await _wait_for(lambda: _unsent(sender) == 0, "the bytes to leave the sender")
+    Relay(client_inner, upstream_inner)
+    assert await asyncio.wait_for(loop.sock_recv(receiver, 10), 5) == b"hello"
     client.close()
     upstream.close()
 

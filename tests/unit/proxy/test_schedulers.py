@@ -208,13 +208,14 @@ def test_wlc_spreads_by_weight_as_connections_accumulate() -> None:
 # --- sh, dh -----------------------------------------------------------------------------------------------------
 
 HASH_CASES = [
-    # (0x0A000001 * 2654435761) mod 2**32 = 0x883779B1 -> top byte 0x88
-    pytest.param("10.0.0.1", 136, id="10.0.0.1"),
-    pytest.param("10.0.0.5", 1, id="10.0.0.5"),
-    pytest.param("10.0.0.6", 159, id="10.0.0.6"),
-    pytest.param("0.0.0.1", 0x9E, id="multiplier-top-byte"),
-    pytest.param("::1", 0x9E, id="ipv6-folds-to-low-word"),
-    pytest.param("2001:db8::1", 192, id="ipv6-xor-of-words-0x20010db9"),
+    # hash_32(0x0A000001, 8): 0x0A000001 * 0x61C88647 mod 2**32 = 0x27C88647 -> top byte 0x27
+    pytest.param("10.0.0.1", 0x27, id="10.0.0.1"),
+    pytest.param("10.0.0.5", 174, id="10.0.0.5"),
+    pytest.param("10.0.0.6", 16, id="10.0.0.6"),
+    pytest.param("0.0.0.1", 0x61, id="golden-ratio-top-byte"),
+    pytest.param("::1", 0x61, id="ipv6-folds-to-low-word"),
+    pytest.param("2001:db8::1", 63, id="ipv6-xor-of-words-0x20010db9"),
+    pytest.param("255.255.255.255", 0x9E, id="product-wraps-at-32-bits"),
 ]
 
 
@@ -239,12 +240,12 @@ def test_build_buckets(spec: str, weighted: bool, head: list[int], counts: dict[
     assert Counter(table) == counts
 
 
-SH_CASES = [
-    pytest.param("A B", "10.0.0.1", "A", id="even-bucket"),
-    pytest.param("A B", "10.0.0.5", "B", id="odd-bucket"),
-    pytest.param("A:3 B:1", "10.0.0.5", "A", id="weighted-bucket-1"),
-    pytest.param("A:3 B:1", "10.0.0.6", "B", id="weighted-bucket-159"),
-    pytest.param("A:2 B:0 C:1", "10.0.0.2", "-", id="quiesced-bucket-no-fallback"),
+SH_CASES = [  # buckets: 10.0.0.1 -> 39, 10.0.0.5 -> 174, 10.0.0.6 -> 16
+    pytest.param("A B", "10.0.0.6", "A", id="even-bucket"),
+    pytest.param("A B", "10.0.0.1", "B", id="odd-bucket"),
+    pytest.param("A:3 B:1", "10.0.0.5", "A", id="weighted-bucket-174"),
+    pytest.param("A:3 B:1", "10.0.0.1", "B", id="weighted-bucket-39"),
+    pytest.param("A:2 B:0 C:1", "10.0.0.5", "-", id="quiesced-bucket-no-fallback"),
 ]
 
 
@@ -254,9 +255,10 @@ def test_sh_picks_the_client_bucket(spec: str, client: str, expected: str) -> No
 
 
 def test_sh_fallback_walks_from_twice_the_hash() -> None:
-    # 10.0.0.2 hashes to bucket 38 -> B (38 % 4 == 2 in A A B C); the kernel walk starts at bucket 76 -> A
+    # 10.0.0.5 hashes to bucket 174 -> B (174 % 4 == 2 in A A B C); the kernel walk starts at bucket
+    # 2 * 174 % 256 == 92 -> A (a walk from 175 would have found C)
     scheduler = schedulers.SourceHashing(fallback=True)
-    assert _name(scheduler.pick(_backends("A:2 B:0 C:1"), "10.0.0.2", VIP)) == "A"
+    assert _name(scheduler.pick(_backends("A:2 B:0 C:1"), "10.0.0.5", VIP)) == "A"
 
 
 def test_sh_is_stable_per_client_and_ignores_destination() -> None:
@@ -277,15 +279,15 @@ def test_sh_spreads_clients_over_weights() -> None:
 
 def test_sh_rebuilds_table_on_weight_change() -> None:
     scheduler = schedulers.make("sh")
-    assert _name(scheduler.pick(_backends("A B"), "10.0.0.5", VIP)) == "B"  # bucket 1 of A B
-    assert _name(scheduler.pick(_backends("A:2 B"), "10.0.0.5", VIP)) == "A"  # bucket 1 of A A B
+    assert _name(scheduler.pick(_backends("A B"), "10.0.0.1", VIP)) == "B"  # bucket 39 of A B
+    assert _name(scheduler.pick(_backends("A:2 B"), "10.0.0.1", VIP)) == "A"  # bucket 39 of A A B
 
 
-DH_CASES = [
-    pytest.param("A B", "10.0.0.1", "A", id="even-bucket"),
-    pytest.param("A B", "10.0.0.5", "B", id="odd-bucket"),
-    pytest.param("A:3 B:1", "10.0.0.5", "B", id="weights-do-not-fill"),
-    pytest.param("A:1 B:0", "10.0.0.5", "-", id="quiesced-bucket"),
+DH_CASES = [  # buckets: 10.0.0.1 -> 39, 10.0.0.6 -> 16, 10.0.0.13 -> 189
+    pytest.param("A B", "10.0.0.6", "A", id="even-bucket"),
+    pytest.param("A B", "10.0.0.1", "B", id="odd-bucket"),
+    pytest.param("A:3 B:1", "10.0.0.13", "B", id="weights-do-not-fill"),  # weighted (sh) would give A
+    pytest.param("A:1 B:0", "10.0.0.1", "-", id="quiesced-bucket"),
 ]
 
 
