@@ -425,7 +425,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "exec":
         args.cmd = command or args.cmd
         return _exec(args)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+    quiet = args.command in ("up", "demo")  # these print their own progress; components say only what is wrong
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING if quiet else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     with contextlib.suppress(ImportError):
         import uvloop
