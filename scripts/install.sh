@@ -74,3 +74,9 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   .venv/bin/pip install -q --disable-pip-version-check -e ".$extra"
   touch "$stamp"
 fi
+
+# --test: the ipvs mode is verified in a qemu VM booting Debian's kernel (this machine's may have no IPVS);
+# scripts/ipvs-vm.sh installs qemu and the kernel package. Best effort: where it cannot, that test skips and says why.
+if [ "$want_test" = 1 ] && [ ! -e /proc/net/ip_vs ]; then
+  scripts/ipvs-vm.sh --check || echo "install: no IPVS VM here; tests/e2e/test_ipvs_vm.py will skip" >&2
+fi
