@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import socket
 import sys
 from typing import Any
 
@@ -16,7 +17,8 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     parser.add_argument("--kubeconfig", default=None, help="default: $KUBECONFIG, then ~/.kube/config")
     parser.add_argument("--bind-address", default="0.0.0.0", help="where the HTTP(S) listeners bind")
     parser.add_argument("--publish-address", default="",
-                        help="the IP or hostname written to status (default: --bind-address)")
+                        help="the IP or hostname written to status (default: --bind-address, or this host's address "
+                        "when that is 0.0.0.0)")
     parser.add_argument("--http-port", type=int, default=defaults.http_port, help="the Ingress HTTP port")
     parser.add_argument("--https-port", type=int, default=defaults.https_port, help="the Ingress HTTPS port")
     parser.add_argument("--watch-ingress-without-class", action="store_true",
@@ -35,11 +37,21 @@ def controller_config(args: argparse.Namespace) -> Any:
     from svcnet.ingress.proxy import IngressConfig
 
     host, _, port = args.health_bind_address.rpartition(":")
-    routes = Config(address=args.publish_address or args.bind_address, http_port=args.http_port,
+    routes = Config(address=args.publish_address or _publishable(args.bind_address), http_port=args.http_port,
                     https_port=args.https_port, watch_ingress_without_class=args.watch_ingress_without_class)
     server = IngressConfig(bind_address=args.bind_address, max_body_size=args.max_body_size,
                            netns=args.netns or None)
     return ControllerConfig(routes=routes, server=server, health_address=(host, int(port)))
+
+
+def _publishable(bind_address: str) -> str:
+    """The address to write to status when none is given: the bind address, or this host's for a wildcard."""
+    if bind_address not in ("0.0.0.0", "::", ""):
+        return bind_address
+    try:
+        return socket.gethostbyname(socket.gethostname())
+    except OSError:
+        return "127.0.0.1"
 
 
 async def run(args: argparse.Namespace, until_signalled: Any) -> int:
