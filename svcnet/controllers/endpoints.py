@@ -11,13 +11,21 @@ Rules (kube's endpoints and EndpointSlice controllers):
 - ports come from each service port's targetPort: a number as is, a name looked up in the pod's container ports
   (a pod without that port name is left out of that port's set); addresses with the same resolved ports share a
   subset (Endpoints) or a slice (EndpointSlices, at most 100 endpoints each);
-- Endpoints hold at most 1000 addresses; beyond that they are truncated and annotated `over-capacity: truncated`.
+- Endpoints hold at most 1000 addresses; beyond that they are truncated and annotated `over-capacity: truncated`;
+- trigger time (`endpoints.kubernetes.io/last-change-trigger-time`, kube's TriggerTimeTracker, read by
+  kube-proxy for its network programming latency): the earliest of the changes seen since the service's last
+  sync -- a selected pod whose Ready condition moved (its lastTransitionTime), a service created anew -- or,
+  for a service seen for the first time, its creationTimestamp; no such change, no annotation. Written only
+  together with a real change (the annotation alone never causes a write).
 """
 
 from __future__ import annotations
 
+import datetime
 import hashlib
 import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 Obj = dict[str, Any]
@@ -28,6 +36,7 @@ MAX_SLICE_ENDPOINTS = 100
 SERVICE_NAME_LABEL = "kubernetes.io/service-name"
 MANAGED_BY_LABEL = "endpointslice.kubernetes.io/managed-by"
 MANAGED_BY = "endpointslice-controller.k8s.io"
+TRIGGER_TIME = "endpoints.kubernetes.io/last-change-trigger-time"
 
 
 def selector_matches(selector: dict[str, str], labels: dict[str, str]) -> bool:
@@ -161,9 +170,9 @@ def _truncate(subsets: list[Obj], limit: int) -> list[Obj]:
     out, left = [], limit
     for subset in subsets:
         kept = dict(subset)
-        for field in ("addresses", "notReadyAddresses"):
-            kept[field] = subset.get(field, [])[:left]
-            left -= len(kept[field])
+        for kind in ("addresses", "notReadyAddresses"):
+            kept[kind] = subset.get(kind, [])[:left]
+            left -= len(kept[kind])
         out.append({k: v for k, v in kept.items() if v})
     return [s for s in out if s.get("addresses") or s.get("notReadyAddresses")]
 
@@ -215,3 +224,67 @@ def _slice(service: Obj, suffix: str, ports: list[Obj], endpoints: list[Obj]) ->
                                               "uid": meta.get("uid", ""), "controller": True,
                                               "blockOwnerDeletion": True}]},
             "addressType": family, "endpoints": endpoints, "ports": ports}
+
+
+# --- trigger time -------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class TriggerState:
+    """The trigger times one sync of a service saw: the service's own and each matching pod's, by pod name."""
+    service: datetime.datetime | None = None
+    pods: Mapping[str, datetime.datetime] = field(default_factory=dict)
+
+
+def parse_time(text: object) -> datetime.datetime | None:
+    """An RFC 3339 timestamp (None: absent, or not a time with a zone)."""
+    if not isinstance(text, str):
+        return None
+    try:
+        moment = datetime.datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return moment if moment.tzinfo is not None else None
+
+
+def format_time(moment: datetime.datetime) -> str:
+    """RFC 3339 in UTC with the fraction's trailing zeros dropped (Go's time.RFC3339Nano)."""
+    text = moment.astimezone(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%S.%f").rstrip("0").rstrip(".")
+    return text + "Z"
+
+
+def _pod_trigger_time(pod: Obj) -> datetime.datetime | None:
+    ready = next((c for c in pod.get("status", {}).get("conditions") or [] if c.get("type") == "Ready"), None)
+    return parse_time(ready.get("lastTransitionTime")) if ready else None
+
+
+def trigger_time(service: Obj, pods: list[Obj], previous: TriggerState | None
+                 ) -> tuple[datetime.datetime | None, TriggerState]:
+    """(the trigger time for this sync's writes, None for none; the state for the next sync). `pods` may be
+    all pods: those in the service's namespace matching its selector count, whatever their phase."""
+    selector = service.get("spec", {}).get("selector") or {}
+    namespace = service["metadata"].get("namespace")
+    pod_times = {p["metadata"]["name"]: moment for p in pods
+                 if p["metadata"].get("namespace") == namespace
+                 and selector_matches(selector, p["metadata"].get("labels") or {})
+                 and (moment := _pod_trigger_time(p)) is not None}
+    created = parse_time(service["metadata"].get("creationTimestamp"))
+    state = TriggerState(created, pod_times)
+    if previous is None:
+        return created, state
+    changed = [moment for name, moment in pod_times.items()
+               if (before := previous.pods.get(name)) is None or moment > before]
+    if created is not None and (previous.service is None or created > previous.service):
+        changed.append(created)
+    return min(changed, default=None), state
+
+
+def with_trigger_time(obj: Obj, moment: datetime.datetime | None) -> Obj:
+    """`obj` (a desired Endpoints or EndpointSlice) annotated with `moment`, or without the annotation."""
+    annotations = {k: v for k, v in (obj["metadata"].get("annotations") or {}).items() if k != TRIGGER_TIME}
+    if moment is not None:
+        annotations[TRIGGER_TIME] = format_time(moment)
+    meta = {k: v for k, v in obj["metadata"].items() if k != "annotations"}
+    if annotations:
+        meta["annotations"] = annotations
+    return {**obj, "metadata": meta}

@@ -4,6 +4,8 @@
 Level-triggered: informer handlers only enqueue service keys (a pod change enqueues the services whose selector
 matched its old or new labels); `sync(key)` reads the caches, computes the desired objects, and writes only what
 differs; failures are retried with backoff. Endpoints of services without a selector are left to their owner.
+What it writes carries the trigger-time annotation (`endpoints.trigger_time`); the per-service trigger state
+moves on only when a sync's writes all succeeded, so a retried sync still stamps the change that caused it.
 """
 
 from __future__ import annotations
@@ -29,11 +31,12 @@ def _revision(obj: Obj) -> int:
 
 
 def _same(desired: Obj, current: Obj, fields: tuple[str, ...]) -> bool:
+    """Whether `current` already is what is desired; the trigger time alone is no reason to write."""
     meta_d, meta_c = desired["metadata"], current["metadata"]
     return all(desired.get(f) == current.get(f) for f in fields) and \
         (meta_d.get("labels") or {}) == (meta_c.get("labels") or {}) and \
-        (meta_d.get("annotations") or {}) == {k: v for k, v in (meta_c.get("annotations") or {}).items()
-                                              if k == endpoints.OVER_CAPACITY}
+        {k: v for k, v in (meta_d.get("annotations") or {}).items() if k != endpoints.TRIGGER_TIME} == \
+        {k: v for k, v in (meta_c.get("annotations") or {}).items() if k == endpoints.OVER_CAPACITY}
 
 
 class EndpointsController:
@@ -54,6 +57,7 @@ class EndpointsController:
         self.slices.add_handlers(Handlers(on_delete=self._slice_changed, on_update=lambda o, n: self._slice_changed(n)))
 
         self._written: dict[tuple[str, str], Obj] = {}  # what this controller last wrote, by (plural, key)
+        self._triggers: dict[str, endpoints.TriggerState] = {}  # service key -> what its last good sync saw
 
     def _enqueue(self, obj: Obj) -> None:
         self.queue.add(object_key(obj))
@@ -96,6 +100,7 @@ class EndpointsController:
         namespace, name = key.split("/", 1)
         service = self.services.get(key)
         if service is None:
+            self._triggers.pop(key, None)
             await self._delete_if_present(ENDPOINTS, self.endpoints.get(key))
             for current in self._slices_of(namespace, name):
                 await self._delete_if_present(SLICES, current)
@@ -104,8 +109,11 @@ class EndpointsController:
         desired = endpoints.compute_endpoints(service, pods)
         if desired is None:
             return  # no selector: Endpoints belong to whoever wrote them
+        trigger, state = endpoints.trigger_time(service, pods, self._triggers.get(key))
+        desired = endpoints.with_trigger_time(desired, trigger)
         await self._apply(ENDPOINTS, desired, self._fresher(ENDPOINTS, self.endpoints.get(key)), ("subsets",))
-        wanted = {s["metadata"]["name"]: s for s in endpoints.compute_slices(service, pods)}
+        wanted = {s["metadata"]["name"]: endpoints.with_trigger_time(s, trigger)
+                  for s in endpoints.compute_slices(service, pods)}
         existing = {s["metadata"]["name"]: s for s in self._slices_of(namespace, name)}
         for slice_name, body in wanted.items():
             await self._apply(SLICES, body, self._fresher(SLICES, existing.get(slice_name)),
@@ -113,6 +121,7 @@ class EndpointsController:
         for slice_name, current in existing.items():
             if slice_name not in wanted:
                 await self._delete_if_present(SLICES, current)
+        self._triggers[key] = state
 
     def _slices_of(self, namespace: str, service: str) -> list[Obj]:
         return [s for s in self.slices.items() if s["metadata"].get("namespace") == namespace and
@@ -131,7 +140,7 @@ class EndpointsController:
         if _same(desired, current, fields):
             return
         annotations = {k: v for k, v in (current["metadata"].get("annotations") or {}).items()
-                       if k != endpoints.OVER_CAPACITY}
+                       if k not in (endpoints.OVER_CAPACITY, endpoints.TRIGGER_TIME)}
         annotations.update(desired["metadata"].get("annotations") or {})
         body = {**desired, "metadata": {**current["metadata"], "labels": desired["metadata"].get("labels", {}),
                                         "annotations": annotations}}

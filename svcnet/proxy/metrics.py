@@ -3,8 +3,9 @@
 Theory of operation: `ProxyMetrics` is a plain recorder. The proxy loop tells it what happened (`changes`,
 `queued`, `sync_started`, `sync_done`, `programmed`, `no_local_endpoints`), the health server counts its
 answers (`healthz`, `livez`), the data path counts connections (`connection`), and whoever lists the virtual
-servers hands them to `observe_backends`. `render()` produces the text exposition format served on
-`:10249/metrics`; nothing here does I/O.
+servers hands them to `observe_backends` -- or, better, names a function that lists them (`track_backends`),
+which `render()` calls, so the per-backend gauges cost nothing per sync and are as fresh as the scrape.
+`render()` produces the text exposition format served on `:10249/metrics`; nothing here does I/O.
 
 Invariants:
 - Every series lives in the instance's own `CollectorRegistry`, never in prometheus_client's global one, so
@@ -16,13 +17,13 @@ Invariants:
 - The exposition carries no ``*_created`` series: kube-proxy (client_golang) has none, and dropping them here
   keeps the output the same whatever `PROMETHEUS_DISABLE_CREATED_SERIES` says.
 - After `observe_backends(servers)` the backend gauges hold exactly the (service, backend) pairs found in
-  `servers`; pairs that disappeared are removed, not left at their last value.
+  `servers`; pairs that disappeared are removed, not left at their last value. With `track_backends(source)`
+  every `render()` first observes `source()`.
 """
 
 from __future__ import annotations
 
 import enum
-import ipaddress
 import time
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
@@ -81,7 +82,7 @@ def backend_label(backend: Backend) -> str:
 
 
 def _hostport(ip: str, port: int) -> str:
-    return f"[{ip}]:{port}" if ipaddress.ip_address(ip).version == 6 else f"{ip}:{port}"
+    return f"[{ip}]:{port}" if ":" in ip else f"{ip}:{port}"  # only IPv6 addresses have a colon
 
 
 class ProxyMetrics:
@@ -96,7 +97,8 @@ class ProxyMetrics:
         self._define_sync_metrics()
         self._define_change_metrics()
         self._define_svcnet_metrics()
-        self._backend_labels: set[tuple[str, str]] = set()
+        self._backend_children: dict[tuple[str, str], tuple[Any, Any]] = {}  # (service, backend) -> gauges
+        self._backends_source: Callable[[], Iterable[VirtualServer]] | None = None
 
     def _define_sync_metrics(self) -> None:
         reg = self.registry
@@ -191,6 +193,12 @@ class ProxyMetrics:
         """One endpoints change reached the data path `latency` seconds after it was made."""
         self._network_programming.observe(latency)
 
+    def programmed_since(self, trigger_times: Iterable[float], now: float) -> None:
+        """Changes triggered at `trigger_times` (unix seconds) reached the data path at `now`: one
+        observation each, as kube-proxy does per changed EndpointSlice (a clock step back counts as 0)."""
+        for moment in trigger_times:
+            self._network_programming.observe(max(0.0, now - moment))
+
     def no_local_endpoints(self, *, internal: int, external: int) -> None:
         """Services with a Local internal/external traffic policy and no local endpoints, as of the last sync."""
         self._no_local_endpoints.labels(traffic_policy="internal").set(internal)
@@ -215,6 +223,10 @@ class ProxyMetrics:
             self._connection_children[(service, result)] = child
         child.inc()
 
+    def track_backends(self, source: Callable[[], Iterable[VirtualServer]] | None) -> None:
+        """Observe `source()` (the virtual servers now) at every `render()`; None stops it."""
+        self._backends_source = source
+
     def observe_backends(self, servers: Iterable[VirtualServer]) -> None:
         """Set the backend connection gauges from `servers`, dropping label sets no longer present.
 
@@ -229,18 +241,24 @@ class ProxyMetrics:
                 distinct.setdefault((svc, backend_label(backend)), {})[id(backend)] = backend
         totals = {key: (sum(b.active for b in objs.values()), sum(b.inactive for b in objs.values()))
                   for key, objs in distinct.items()}
-        for gone in self._backend_labels - totals.keys():
+        children = self._backend_children
+        for gone in children.keys() - totals.keys():
             self._active.remove(*gone)
             self._inactive.remove(*gone)
-        for (svc, backend_name), (active, inactive) in totals.items():
-            self._active.labels(service=svc, backend=backend_name).set(active)
-            self._inactive.labels(service=svc, backend=backend_name).set(inactive)
-        self._backend_labels = set(totals)
+            del children[gone]
+        for key, (active, inactive) in totals.items():
+            pair = children.get(key)
+            if pair is None:
+                pair = children[key] = (self._active.labels(*key), self._inactive.labels(*key))
+            pair[0].set(active)
+            pair[1].set(inactive)
 
     # -- exposition --------------------------------------------------------------------------------------
 
     def render(self) -> bytes:
         """The Prometheus text exposition (`CONTENT_TYPE`) of every series, without ``*_created`` samples."""
+        if self._backends_source is not None:
+            self.observe_backends(self._backends_source())
         return generate_latest(_WithoutCreated(self.registry))
 
 

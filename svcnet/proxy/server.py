@@ -3,8 +3,11 @@ trackers; a bounded-frequency runner rebuilds the snapshot and hands it to the m
 and the live forwarding table are served like kube-proxy's (10249 and 10256 by default).
 
 Invariants: reads and writes go through the Kubernetes API only (so it also runs against a real cluster); a
-sync runs only when a tracked change is pending or the periodic resync is due; the health endpoint turns 503
-when a queued change has waited longer than the health timeout.
+sync runs only when a tracked change is pending or the periodic resync is due; a partial sync redoes only the
+services whose objects changed (`model.SnapshotCache`), a full one re-reads the informers' caches; network
+programming latency is observed once per changed EndpointSlice, from its trigger-time annotation, after the
+change is programmed (kube-proxy's metric); the health endpoint turns 503 when a queued change has waited
+longer than the health timeout.
 """
 
 from __future__ import annotations
@@ -22,9 +25,10 @@ from svcnet.client import Client, Handlers, Informer, object_key
 from svcnet.netns import Entered
 from svcnet.proxy import health, healthcheck, metrics, model, show
 from svcnet.proxy.iptables.proxier import IptablesProxier
+from svcnet.proxy.ipvs.proxier import IpvsProxier
 from svcnet.proxy.nftables.proxier import NftablesProxier
 from svcnet.proxy.runner import BoundedFrequencyRunner
-from svcnet.proxy.tracker import ChangeTracker
+from svcnet.proxy.tracker import ChangeTracker, relevant_slice
 from svcnet.proxy.userspace.portals import Portals
 from svcnet.proxy.userspace.proxier import UserspaceProxier
 
@@ -49,7 +53,7 @@ class ProxyConfig:
     metrics_address: tuple[str, int] | None = ("127.0.0.1", 10249)
     healthz_address: tuple[str, int] | None = ("0.0.0.0", 10256)  # noqa: S104 — kube-proxy's default
     netns: str = ""  # root: proxy a node's network namespace (listeners there, REDIRECT portals)
-    cluster_cidr: str = "10.244.0.0/16"  # iptables mode: traffic from outside it to a ClusterIP is masqueraded
+    cluster_cidr: str = "10.244.0.0/16"  # iptables/ipvs: traffic from outside it to a ClusterIP is masqueraded
 
 
 class ProxyServer:
@@ -61,19 +65,24 @@ class ProxyServer:
         self.services = Informer(client, SERVICES)
         self.slices = Informer(client, SLICES)
         self.service_changes = ChangeTracker()
-        self.slice_changes = ChangeTracker()
+        self.slice_changes = ChangeTracker(reduce=relevant_slice, started=time.time())
+        self.cache = model.SnapshotCache()
         self.runner = BoundedFrequencyRunner(self._sync, config.min_sync_period, config.sync_period)
         self.entered = Entered(config.netns) if config.netns else None
         self.portals = Portals(config.netns) if config.netns else None
         self.proxier = UserspaceProxier(config.node_name, config.node_ips or ("127.0.0.1",), config.scheduler,
                                         config.connect_timeout, config.udp_idle_timeout,
                                         self.metrics.connection, self.entered)
-        self.kernel: IptablesProxier | NftablesProxier | None = None
+        self.kernel: IptablesProxier | NftablesProxier | IpvsProxier | None = None
         if config.mode == "iptables":
             self.kernel = IptablesProxier(config.node_name, config.node_ips, config.cluster_cidr, config.netns)
             self.portals = None
         elif config.mode == "nftables":
             self.kernel = NftablesProxier(config.node_name, config.node_ips, config.cluster_cidr, config.netns)
+            self.portals = None
+        elif config.mode == "ipvs":
+            self.kernel = IpvsProxier(config.node_name, config.node_ips, config.cluster_cidr, config.netns,
+                                      config.scheduler)
             self.portals = None
         self.nodes = Informer(client, NODES, field_selector=f"metadata.name={config.node_name}")
         self.nodes.add_handlers(Handlers(on_add=self._node_changed, on_update=lambda old, new: self._node_changed(new),
@@ -82,7 +91,7 @@ class ProxyServer:
         self.slices.add_handlers(self._handlers(self.slice_changes))
         self.health_checks = healthcheck.HealthCheckServers()
         self.bound: dict[str, tuple[str, int]] = {}  # "metrics"/"healthz" -> the address actually bound
-        self._queued_at: float | None = None
+        self.metrics.track_backends(self.status)  # per-backend gauges are refreshed when scraped
 
     def status(self) -> list[Any]:
         return self.kernel.status() if self.kernel is not None else self.proxier.status()
@@ -100,8 +109,6 @@ class ProxyServer:
 
     def _queue(self) -> None:
         now = time.time()
-        if self._queued_at is None:
-            self._queued_at = time.monotonic()
         self.health.queued(now)
         self.metrics.queued(now)
         self.metrics.pending(services=len(self.service_changes), endpoints=len(self.slice_changes))
@@ -109,27 +116,39 @@ class ProxyServer:
 
     async def _sync(self, full: bool) -> None:
         started = time.monotonic()
-        self.service_changes.drain()
-        self.slice_changes.drain()
+        services, slices = self.service_changes.drain(), self.slice_changes.drain_all()
         self.metrics.sync_started()
-        snapshot = model.build(self.services.items(), self.slices.items())
+        snapshot = self._snapshot(services, slices.keys, full)
+        try:
+            problems = await self._program(snapshot, full)
+        except BaseException:
+            self.slice_changes.restore_trigger_times(slices.trigger_times)  # the retry observes them
+            raise
+        self.metrics.programmed_since([t for times in slices.trigger_times.values() for t in times], time.time())
+        problems += await self.health_checks.sync(healthcheck.local_counts(snapshot, self.config.node_name))
+        for problem in problems:
+            log.warning("%s", problem)
+        self.metrics.sync_done(time.monotonic() - started, full, time.time())
+        self.metrics.pending(services=len(self.service_changes), endpoints=len(self.slice_changes))
+        self.health.synced(time.time())
+
+    def _snapshot(self, services: set[str], slices: set[str], full: bool) -> model.Snapshot:
+        """The snapshot to program: the changed keys applied to the last one, or, for a full sync, the
+        informers' whole caches (either way unchanged service ports keep their objects)."""
+        if full:
+            return self.cache.resync(self.services.items(), self.slices.items())
+        return self.cache.update({key: self.services.get(key) for key in services},
+                                 {key: self.slices.get(key) for key in slices})
+
+    async def _program(self, snapshot: model.Snapshot, full: bool) -> list[str]:
+        """Hand the snapshot to the mode's proxier; the problems it reports."""
         if self.kernel is not None:
             problems = await self.kernel.sync(snapshot, full)
         else:
             problems = self.proxier.sync(snapshot)
         if self.portals is not None:
             await self.portals.apply(self.proxier.portals())
-        problems += await self.health_checks.sync(healthcheck.local_counts(snapshot, self.config.node_name))
-        for problem in problems:
-            log.warning("%s", problem)
-        done = time.monotonic()
-        self.metrics.sync_done(done - started, full, time.time())
-        if self._queued_at is not None:
-            self.metrics.programmed(done - self._queued_at)
-            self._queued_at = None
-        self.metrics.pending(services=len(self.service_changes), endpoints=len(self.slice_changes))
-        self.metrics.observe_backends(self.status())
-        self.health.synced(time.time())
+        return problems
 
     async def _expire_affinity(self) -> None:
         """ClientIP entries are checked on use; this drops the ones of clients that never came back."""
@@ -162,6 +181,8 @@ class ProxyServer:
         app = health.make_metrics_app(self.metrics, self.config.mode)
 
         async def forwarding(request: web.Request) -> web.Response:
+            if isinstance(self.kernel, IpvsProxier):  # the kernel's live connection counts
+                await self.kernel.refresh()
             return web.json_response(show.to_json(self.status()))
         app.router.add_get(FORWARDING_PATH, forwarding)
         return app

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 from typing import Any
 
 import pytest
@@ -117,3 +118,84 @@ def test_slices_conditions_labels_and_chunking() -> None:
 def test_service_without_pods_keeps_one_empty_slice() -> None:
     (only,) = ep.compute_slices(svc(), [])
     assert only["endpoints"] == [] and only["ports"] == []
+
+
+# --- trigger time ---------------------------------------------------------------------------------------------
+
+CREATED = "2026-01-01T00:00:00Z"
+
+
+def svc_at(created: str = CREATED) -> dict:
+    service = svc()
+    service["metadata"]["creationTimestamp"] = created
+    return service
+
+
+def pod_at(name: str, since: str | None, ready: bool = True, **kw: Any) -> dict:
+    p = pod(name, f"10.0.0.{len(name)}", ready=ready, **kw)
+    if since is not None:
+        p["status"]["conditions"][0]["lastTransitionTime"] = since
+    return p
+
+
+def at(text: str) -> datetime.datetime:
+    moment = ep.parse_time(text)
+    assert moment is not None
+    return moment
+
+
+def state(service: str | None = CREATED, **pods: str) -> ep.TriggerState:
+    return ep.TriggerState(at(service) if service else None, {name: at(t) for name, t in pods.items()})
+
+
+# (case, service, pods now, state of the last sync (None: never synced), expected trigger time)
+TRIGGERS = [
+    pytest.param(svc_at(), [pod_at("a", "2026-01-01T00:00:05Z")], None, CREATED, id="new-service-its-creation"),
+    pytest.param(svc_at(), [pod_at("a", "2026-01-01T00:00:05Z")], state(a="2026-01-01T00:00:05Z"), None,
+                 id="nothing-moved"),
+    pytest.param(svc_at(), [pod_at("a", "2026-01-01T00:00:09Z", ready=False)], state(a="2026-01-01T00:00:05Z"),
+                 "2026-01-01T00:00:09Z", id="pod-readiness-moved"),
+    pytest.param(svc_at(), [pod_at("a", "2026-01-01T00:00:05Z"), pod_at("bb", "2026-01-01T00:00:07Z"),
+                            pod_at("ccc", "2026-01-01T00:00:08Z")],
+                 state(a="2026-01-01T00:00:05Z"), "2026-01-01T00:00:07Z", id="earliest-of-the-changes"),
+    pytest.param(svc_at(), [pod_at("a", "2026-01-01T00:00:05Z", labels={"app": "other"})], state(), None,
+                 id="unselected-pod-ignored"),
+    pytest.param(svc_at(), [pod_at("a", "2026-01-01T00:00:05Z", namespace="prod")], state(), None,
+                 id="other-namespace-ignored"),
+    pytest.param(svc_at(), [pod_at("a", "2026-01-01T00:00:05Z", phase="Failed")], state(), "2026-01-01T00:00:05Z",
+                 id="terminal-pod-counts"),
+    pytest.param(svc_at(), [pod_at("a", None)], state(), None, id="no-ready-condition-time"),
+    pytest.param(svc_at(), [pod_at("a", "not a time")], state(), None, id="bad-time-ignored"),
+    pytest.param(svc_at("2026-01-02T00:00:00Z"), [], state(), "2026-01-02T00:00:00Z", id="service-recreated"),
+    pytest.param(svc_at(), [], state(a="2026-01-01T00:00:05Z"), None, id="pod-gone-no-time"),
+]
+
+
+@pytest.mark.parametrize(("service", "pods", "previous", "expected"), TRIGGERS)
+def test_trigger_time(service: dict, pods: list, previous: ep.TriggerState | None, expected: str | None) -> None:
+    moment, after = ep.trigger_time(service, pods, previous)
+    assert (ep.format_time(moment) if moment else None) == expected
+    assert ep.trigger_time(service, pods, after)[0] is None  # the same objects again: nothing new
+
+
+@pytest.mark.parametrize(("text", "formatted"), [
+    pytest.param("2026-01-01T00:00:00Z", "2026-01-01T00:00:00Z", id="whole-seconds"),
+    pytest.param("2026-01-01T00:00:00.250000Z", "2026-01-01T00:00:00.25Z", id="trailing-zeros-dropped"),
+    pytest.param("2026-01-01T01:00:00.000001+01:00", "2026-01-01T00:00:00.000001Z", id="to-utc"),
+])
+def test_format_time_is_rfc3339nano(text: str, formatted: str) -> None:
+    assert ep.format_time(at(text)) == formatted
+
+
+@pytest.mark.parametrize(("annotations", "moment", "expected"), [
+    pytest.param(None, "2026-01-01T00:00:00Z", {ep.TRIGGER_TIME: "2026-01-01T00:00:00Z"}, id="set"),
+    pytest.param({ep.OVER_CAPACITY: "truncated", ep.TRIGGER_TIME: "x"}, None, {ep.OVER_CAPACITY: "truncated"},
+                 id="removed-others-kept"),
+    pytest.param({ep.TRIGGER_TIME: "x"}, None, None, id="no-annotations-left"),
+])
+def test_with_trigger_time(annotations: dict | None, moment: str | None, expected: dict | None) -> None:
+    obj = {"kind": "EndpointSlice", "metadata": {"name": "web-abc"}}
+    if annotations is not None:
+        obj["metadata"]["annotations"] = annotations
+    result = ep.with_trigger_time(obj, at(moment) if moment else None)
+    assert result["metadata"].get("annotations") == expected and result["metadata"]["name"] == "web-abc"

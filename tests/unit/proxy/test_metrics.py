@@ -154,6 +154,21 @@ def test_programmed_and_no_local_endpoints() -> None:
     assert value(metrics, "kubeproxy_sync_proxy_rules_no_local_endpoints_total", traffic_policy="external") == 3
 
 
+@pytest.mark.parametrize(("triggers", "now", "buckets"), [
+    pytest.param([100.0], 100.1, {"0.25": 1, "0.5": 1}, id="one-change"),
+    pytest.param([99.0, 99.9, 100.0], 100.1, {"0.25": 2, "0.5": 2, "2.0": 3}, id="one-per-change"),
+    pytest.param([101.0], 100.0, {"0.0": 1}, id="clock-stepped-back-counts-as-zero"),
+    pytest.param([], 100.0, {"0.25": 0}, id="nothing-triggered"),
+])
+def test_programmed_since_observes_each_trigger(triggers: list[float], now: float,
+                                                 buckets: dict[str, int]) -> None:
+    metrics = ProxyMetrics()
+    metrics.programmed_since(triggers, now)
+    assert value(metrics, "kubeproxy_network_programming_duration_seconds_count") == len(triggers)
+    for le, count in buckets.items():
+        assert value(metrics, "kubeproxy_network_programming_duration_seconds_bucket", le=le) == count
+
+
 def test_health_codes_counted_per_code() -> None:
     metrics = ProxyMetrics()
     for code in (200, 200, 503):
@@ -234,3 +249,26 @@ def test_render_is_text_format() -> None:
     text = ProxyMetrics().render().decode()
     assert text.startswith("# HELP kubeproxy_sync_proxy_rules_duration_seconds SyncProxyRules latency in seconds\n")
     assert "# TYPE kubeproxy_sync_proxy_rules_duration_seconds histogram\n" in text
+
+
+def test_tracked_backends_are_observed_at_each_render_only() -> None:
+    metrics = ProxyMetrics()
+    backend = Backend("10.244.1.2", 8080, active=1)
+    servers = [web("10.96.0.20", 80, backend)]
+    calls: list[int] = []
+
+    def source() -> list[VirtualServer]:
+        calls.append(1)
+        return servers
+
+    metrics.track_backends(source)
+    assert calls == []  # nothing per sync: only a scrape lists the servers
+    assert 'backend="10.244.1.2:8080",service="default/web:http"} 1.0' in metrics.render().decode()
+    backend.active, servers[:] = 4, [web("10.96.0.20", 80, backend)]
+    assert 'backend="10.244.1.2:8080",service="default/web:http"} 4.0' in metrics.render().decode()
+    servers.clear()
+    assert "svcnet_proxy_backend_active_connections{" not in metrics.render().decode()
+    assert len(calls) == 3
+    metrics.track_backends(None)
+    metrics.render()
+    assert len(calls) == 3

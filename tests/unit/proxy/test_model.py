@@ -14,9 +14,9 @@ def svc(name: str = "web", **spec: Any) -> dict[str, Any]:
     return {"metadata": {"name": name, "namespace": "ns"}, "spec": {**base, **spec}}
 
 
-def slc(service: str = "web", *endpoints: dict[str, Any], port_name: str = "http", port: int = 8080
-        ) -> dict[str, Any]:
-    return {"metadata": {"name": f"{service}-x", "namespace": "ns",
+def slc(service: str = "web", *endpoints: dict[str, Any], port_name: str = "http", port: int = 8080,
+        name: str = "") -> dict[str, Any]:
+    return {"metadata": {"name": name or f"{service}-x", "namespace": "ns",
                          "labels": {model.SERVICE_NAME_LABEL: service}},
             "addressType": "IPv4", "ports": [{"name": port_name, "port": port, "protocol": "TCP"}],
             "endpoints": list(endpoints)}
@@ -57,9 +57,9 @@ def test_cluster_ip_services_have_no_node_port() -> None:
 
 
 def test_slices_map_by_port_name_and_merge_without_duplicates() -> None:
-    first = slc("web", ep("10.0.0.2"), ep("10.0.0.1"))
-    second = slc("web", ep("10.0.0.1"), ep("10.0.0.3"))
-    other_port = slc("web", ep("10.0.0.9"), port_name="metrics")
+    first = slc("web", ep("10.0.0.2"), ep("10.0.0.1"), name="web-a")
+    second = slc("web", ep("10.0.0.1"), ep("10.0.0.3"), name="web-b")
+    other_port = slc("web", ep("10.0.0.9"), port_name="metrics", name="web-c")
     snapshot = model.build([svc()], [first, second, other_port, slc("ghost", ep("10.0.0.8"))])
     assert [e.ip for e in snapshot.endpoints[NAME]] == ["10.0.0.1", "10.0.0.2", "10.0.0.3"]
     assert all(e.port == 8080 for e in snapshot.endpoints[NAME])
@@ -82,3 +82,89 @@ def test_usable_endpoints(endpoints: list[model.EndpointInfo], local: bool, exte
                           expected: list[str]) -> None:
     info = model.ServicePortInfo(NAME, ("10.96.0.10",), 80, "TCP", internal_local=local)
     assert [e.ip for e in model.usable(info, endpoints, "n1", external)] == expected
+
+
+def test_a_duplicate_endpoint_comes_from_the_slice_whose_key_sorts_first() -> None:
+    ready = slc("web", ep("10.0.0.1"), name="web-b")
+    not_ready = slc("web", ep("10.0.0.1", ready=False), name="web-a")
+    for order in ([ready, not_ready], [not_ready, ready]):
+        (only,) = model.build([svc()], order).endpoints[NAME]
+        assert only.ready is False
+
+
+def key(obj: dict[str, Any]) -> str:
+    return f"{obj['metadata']['namespace']}/{obj['metadata']['name']}"
+
+
+WEB, API = svc("web"), svc("api", clusterIP="10.96.0.11")
+WEB_SLICE, API_SLICE = slc("web", ep("10.0.0.1")), slc("api", ep("10.0.1.1"))
+
+# (case, services and slices before, changes: key -> object or None) -- every step must equal `build` of
+# what is there afterwards, and leave untouched service ports' objects as they were.
+UPDATES = [
+    pytest.param([WEB, API], [WEB_SLICE, API_SLICE], {"slice": [slc("web", ep("10.0.0.2"))]}, id="endpoint-replaced"),
+    pytest.param([WEB, API], [WEB_SLICE, API_SLICE], {"slice": [slc("web", ep("10.0.0.1"), ep("10.0.0.2"),
+                                                                     name="web-y")]}, id="second-slice-added"),
+    pytest.param([WEB, API], [WEB_SLICE, API_SLICE], {"slice-gone": [WEB_SLICE]}, id="slice-deleted"),
+    pytest.param([WEB, API], [WEB_SLICE, API_SLICE], {"service-gone": [WEB]}, id="service-deleted"),
+    pytest.param([API], [WEB_SLICE, API_SLICE], {"service": [WEB]}, id="service-added-after-its-slice"),
+    pytest.param([WEB, API], [WEB_SLICE, API_SLICE], {"service": [svc("web", ports=[
+        {"name": "http", "port": 80, "protocol": "TCP"}, {"name": "metrics", "port": 9090, "protocol": "TCP"}])]},
+        id="service-port-added"),
+    pytest.param([WEB, API], [WEB_SLICE, API_SLICE], {"service": [svc("web", clusterIP="None")]},
+                 id="service-becomes-headless"),
+    pytest.param([WEB, API], [WEB_SLICE, API_SLICE], {"slice": [
+        {**WEB_SLICE, "metadata": {**WEB_SLICE["metadata"], "labels": {model.SERVICE_NAME_LABEL: "api"}}}]},
+        id="slice-moves-to-another-service"),
+    pytest.param([WEB, API], [WEB_SLICE, API_SLICE], {"slice": [{**WEB_SLICE, "addressType": "FQDN"}]},
+                 id="slice-becomes-fqdn"),
+    pytest.param([WEB, API], [WEB_SLICE, API_SLICE], {"slice": [
+        {**WEB_SLICE, "metadata": {**WEB_SLICE["metadata"], "annotations": {"x": "y"}}}]}, id="no-op-change"),
+]
+
+
+@pytest.mark.parametrize(("services", "slices", "changes"), UPDATES)
+def test_cache_update_equals_build_and_keeps_untouched_objects(
+        services: list[dict[str, Any]], slices: list[dict[str, Any]], changes: dict[str, list[dict[str, Any]]]
+) -> None:
+    cache = model.SnapshotCache()
+    before = cache.resync(services, slices)
+    now_services = {key(s): s for s in services}
+    now_slices = {key(s): s for s in slices}
+    service_changes: dict[str, dict[str, Any] | None] = {}
+    slice_changes: dict[str, dict[str, Any] | None] = {}
+    for what, objs in changes.items():
+        table, changed = (now_services, service_changes) if what.startswith("service") else (now_slices, slice_changes)
+        for obj in objs:
+            value = None if what.endswith("-gone") else obj
+            changed[key(obj)] = value
+            if value is None:
+                table.pop(key(obj))
+            else:
+                table[key(obj)] = value
+    after = cache.update(service_changes, slice_changes)
+    expected = model.build(now_services.values(), now_slices.values())
+    assert dict(after.services) == dict(expected.services)
+    assert dict(after.endpoints) == dict(expected.endpoints)
+    touched = {(s["metadata"]["namespace"], s["metadata"].get("labels", {}).get(model.SERVICE_NAME_LABEL)
+                or s["metadata"]["name"]) for objs in changes.values() for s in objs}
+    touched |= {("ns", "web")} if any(what.startswith("slice") for what in changes) else set()
+    for name, info in before.services.items():
+        if (name.namespace, name.name) not in touched:
+            assert after.services[name] is info
+            assert after.endpoints.get(name) is before.endpoints.get(name)
+
+
+def test_cache_update_without_a_difference_keeps_the_snapshot() -> None:
+    cache = model.SnapshotCache()
+    before = cache.resync([WEB], [WEB_SLICE])
+    assert cache.update({}, {}) is before
+    after = cache.update({key(WEB): WEB}, {key(WEB_SLICE): WEB_SLICE})
+    assert after.services[NAME] is before.services[NAME] and after.endpoints[NAME] is before.endpoints[NAME]
+
+
+def test_cache_resync_forgets_what_is_no_longer_listed() -> None:
+    cache = model.SnapshotCache()
+    cache.resync([WEB, API], [WEB_SLICE, API_SLICE])
+    assert set(cache.resync([API], [API_SLICE]).services) == {model.ServicePortName("ns", "api", "http", "TCP")}
+    assert set(cache.resync([WEB], []).endpoints) == set()
