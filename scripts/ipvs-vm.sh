@@ -28,8 +28,14 @@ guest() {
     mount -t sysfs sys /sys
     mount -t devtmpfs dev /dev 2>/dev/null || true
     mkdir -p /dev/pts /dev/shm && mount -t devpts devpts /dev/pts && mount -t tmpfs shm /dev/shm
+    # the checkout stays visible even where it lives under one of the tmpfs paths (a CI clone in /tmp)
+    local project
+    project=$(dirname "$(dirname "$SELF")")
+    mkdir -p /dev/shm/project && mount --bind "$project" /dev/shm/project
     for dir in /run /tmp /var/tmp /var/lib/svcnet /var/log; do  # not /root: python may live there (pyenv)
-        [ -d "$dir" ] && mount -t tmpfs -o mode=1777 tmpfs "$dir"
+        [ -d "$dir" ] || continue
+        mount -t tmpfs -o mode=1777 tmpfs "$dir"
+        case "$project/" in "$dir"/*) mkdir -p "$project" && mount --bind /dev/shm/project "$project" ;; esac
     done
     mkdir -p /run/vmout /run/netns
     mount -t 9p -o trans=virtio,version=9p2000.L,msize=262144 vmout /run/vmout
