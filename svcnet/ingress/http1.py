@@ -7,8 +7,11 @@ This module adds what llhttp leaves to the application: one Host (required in HT
 `chunked`, origin-form targets (plus `*` for OPTIONS and absolute-form, normalised), no dot segments, encoded
 slashes, backslashes or NUL in the path after percent-decoding, and the 32 KiB header section limit.
 
-Nothing here does I/O; `scan_request` is called once per request and must stay cheap: one pass over the headers,
-fast paths for the common (clean) target.
+Responses: `scan_response_head` takes the raw head llhttp has accepted and finds the framing and hop-by-hop
+headers with one regular-expression pass over it (no callback per header); the other lines are passed on as sent.
+
+Nothing here does I/O; `scan_request` and `scan_response_head` run once per request and must stay cheap: one pass
+over the headers, fast paths for the common (clean) target.
 
 Invariants:
 - every rejection is a `Rejected(status, reason)`; the proxy answers it and closes the connection;
@@ -18,6 +21,7 @@ Invariants:
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Mapping
 from http import HTTPStatus
 from typing import Any
@@ -32,6 +36,7 @@ _SET_BY_PROXY = frozenset({b"x-forwarded-for", b"x-forwarded-proto", b"x-forward
 _DROP = HOP_BY_HOP | _SET_BY_PROXY
 _HOST_CHARS = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._:[]~!$&'()*+,;="
 _BAD_ESCAPES = (b"%2f", b"%5c", b"%00")
+_TARGET_TO_CHECK = re.compile(rb"[%#\\]|/\.")  # anything check_path / _check_target must look at closely
 
 
 class Rejected(Exception):
@@ -44,23 +49,22 @@ class Rejected(Exception):
 
 
 class RequestHead:
-    """What the proxy needs from one request head (a plain slotted class: built once per request, hot path)."""
+    """What the proxy needs from one request head (built once per request, hot path: the class attributes are the
+    defaults, so that a plain request sets only what it has)."""
 
-    __slots__ = ("authority", "chunked", "content_length", "continue_", "forward", "lookup_headers", "path",
-                 "query", "target", "upgrade", "xff")
+    authority = b""  # Host (or the absolute-form authority), as sent
+    content_length = -1  # -1: none
+    chunked = False
+    continue_ = False  # Expect: 100-continue
+    upgrade = b""  # the Upgrade value when Connection lists "upgrade"
+    xff = b""  # the client's X-Forwarded-For
+    target = b""  # request target to send upstream
+    path = "/"  # percent-decoded, for the route lookup
+    query = ""
 
-    def __init__(self) -> None:
-        self.authority = b""  # Host (or the absolute-form authority), as sent
-        self.content_length = -1  # -1: none
-        self.chunked = False
-        self.continue_ = False  # Expect: 100-continue
-        self.upgrade = b""  # the Upgrade value when Connection lists "upgrade"
-        self.xff = b""  # the client's X-Forwarded-For
+    def __init__(self, lookup_headers: Mapping[str, str]) -> None:
         self.forward: list[bytes] = []  # header lines "Name: value\r\n" to pass on
-        self.lookup_headers: Mapping[str, str] = {}
-        self.target = b""  # request target to send upstream
-        self.path = "/"  # percent-decoded, for the route lookup
-        self.query = ""
+        self.lookup_headers = lookup_headers
 
 
 class LazyHeaders(Mapping[str, str]):
@@ -95,8 +99,7 @@ class LazyHeaders(Mapping[str, str]):
 
 def scan_request(method: bytes, url: bytes, http11: bool, headers: list[tuple[bytes, bytes]]) -> RequestHead:
     """Check a parsed request head and sort its headers; raises `Rejected`."""
-    head = RequestHead()
-    head.lookup_headers = LazyHeaders(headers)
+    head = RequestHead(LazyHeaders(headers))
     forward = head.forward
     host: bytes | None = None
     connection = b""
@@ -127,7 +130,14 @@ def scan_request(method: bytes, url: bytes, http11: bool, headers: list[tuple[by
             head.continue_ = http11
     if connection and connection not in (b"keep-alive", b"close"):
         _apply_connection_tokens(head, connection, upgrade)
-    _check_target(head, method, url)
+    if url[:1] == b"/" and _TARGET_TO_CHECK.search(url) is None:  # the common, clean origin-form target
+        head.target = url
+        path, _, query = url.partition(b"?")
+        head.path = path.decode("latin-1")
+        if query:
+            head.query = query.decode("latin-1")
+    else:
+        _check_target(head, method, url)
     if head.authority:  # absolute-form: its authority wins over Host (RFC 9112 3.2.2)
         _replace_host(head)
     elif host is not None:
@@ -173,7 +183,7 @@ def _replace_host(head: RequestHead) -> None:
 
 
 def _check_host(host: bytes) -> bytes:
-    if not host or host.translate(None, _HOST_CHARS) or b"@" in host:
+    if not host or host.translate(None, _HOST_CHARS):  # "@" (userinfo) is not among the allowed characters
         raise Rejected(400, "invalid Host")
     return host
 
@@ -226,20 +236,57 @@ def header_line(name: str, value: str) -> bytes:
     return line
 
 
-# Response header names, as sent, by what the proxy does with them (a bounded cache of `response_kind`).
-PASS, LENGTH, CHUNKED, UPGRADE, HOP = range(5)
-RESPONSE_KINDS: dict[bytes, int] = {}
+class BadResponse(ValueError):
+    """A backend response head the proxy will not pass on (answered 502, or the connection is aborted)."""
 
 
-def response_kind(name: bytes) -> int:
-    kind = RESPONSE_KINDS.get(name)
-    if kind is None:
-        lname = name.lower()
-        kind = (LENGTH if lname == b"content-length" else CHUNKED if lname == b"transfer-encoding"
-                else UPGRADE if lname == b"upgrade" else HOP if lname in HOP_BY_HOP else PASS)
-        if len(RESPONSE_KINDS) < 4096:
-            RESPONSE_KINDS[name] = kind
-    return kind
+class ResponseHead:
+    """What the proxy needs from one response head (a plain slotted class: built once per response, hot path)."""
+
+    __slots__ = ("chunked", "headers", "length", "upgrade")
+
+    def __init__(self, headers: bytes, length: bool, chunked: bool, upgrade: bytes) -> None:
+        self.headers = headers  # the header lines to pass on, each ending in CRLF, hop-by-hop ones removed
+        self.length = length  # a Content-Length header is among them
+        self.chunked = chunked  # Transfer-Encoding ends in "chunked" (the body is chunked on the wire)
+        self.upgrade = upgrade  # the Upgrade value, as sent
+
+
+# The response headers the proxy acts on, matched at line starts in the lower-cased head. Everything else is
+# copied byte for byte, which is safe because llhttp (strict mode) has already refused the head unless every line
+# ends in CRLF, no name has whitespace before its colon, no value holds CR, LF, NUL or other controls, there is no
+# obs-fold, at most one Content-Length and not both Content-Length and Transfer-Encoding (test_proxy pins this).
+_RESPONSE_FRAMING = re.compile(  # groups: 1 content-length, 2 transfer-encoding, 3 upgrade; factored by first letter
+    rb"\r\n(?:co(?:(ntent-length)|nnection)|t(?:e|railer|(ransfer-encoding))|keep-alive|proxy-connection|(upgrade)):")
+
+
+def scan_response_head(raw: bytes) -> ResponseHead:
+    """Sort a response head llhttp has accepted (status line through the empty line), with one regular-expression
+    pass instead of a callback per header: hop-by-hop lines are cut out, everything else is passed on as sent."""
+    lowered = raw.lower()
+    pos = start = lowered.find(b"\r\n") + 2
+    length = chunked = False
+    upgrade = b""
+    kept = None
+    for match in _RESPONSE_FRAMING.finditer(lowered, start - 2):
+        which = match.lastindex
+        if which == 1:
+            length = True
+            continue
+        line_end = lowered.find(b"\r\n", match.end())
+        if which == 2:
+            chunked = lowered[match.end():line_end].rstrip(b" \t").endswith(b"chunked")
+        elif which == 3:
+            upgrade = raw[match.end():line_end].strip(b" \t")
+        if kept is None:
+            kept = [raw[start:match.start() + 2]]
+        else:
+            kept.append(raw[pos:match.start() + 2])
+        pos = line_end + 2
+    if kept is None:
+        return ResponseHead(raw[start:-2], length, chunked, upgrade)
+    kept.append(raw[pos:-2])
+    return ResponseHead(b"".join(kept), length, chunked, upgrade)
 
 
 STATUS_LINES = {s.value: f"HTTP/1.1 {s.value} {s.phrase}\r\n".encode() for s in HTTPStatus}

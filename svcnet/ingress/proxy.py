@@ -12,6 +12,12 @@ connection for idempotent requests without a body. Bodies stream both ways in ei
 sockets are relayed raw (WebSocket). Timeouts follow nginx: connect 5 s, backend read 60 s (504, or an aborted
 response once bytes flowed), client header 60 s, keep-alive idle 75 s; bodies over the limit get 413.
 
+Per-request cost (the hot path, measured by bench/ingress.py). A request to a pooled upstream costs no task or
+future: parser callbacks only, one write of the forwarded head (the X-Real-IP / X-Forwarded-Proto / -Port lines
+are built once per client connection), and one write of the response head with the body that arrived with it.
+The response parser has no per-header callback: the head is cut from the received bytes once llhttp has accepted
+it and passed on as sent, minus its hop-by-hop lines (`http1.scan_response_head`).
+
 Routes are data: hosts, paths and header values from Ingress objects are only ever compared against requests and
 copied into headers through `http1` (which refuses CR/LF/NUL); nothing is templated into configuration text or
 code, so an object cannot inject directives the way an nginx config snippet can.
@@ -44,11 +50,13 @@ from svcnet.ingress.model import Backend, Decision, Route, RouteTable
 from svcnet.netns import Entered
 
 log = logging.getLogger(__name__)
+_random = random.random
 
 LookupFn = Callable[[RouteTable, int, str, str, str, dict[str, str], str, Callable[[], float]], Decision]
 
 _PIPELINE, _CONNECTING, _BACKPRESSURE, _UPGRADING = 1, 2, 4, 8  # reasons to pause reading a client
 _LINGER = 2.0  # seconds to read and discard after a rejection before closing (lets the answer arrive)
+_MAX_RESPONSE_HEAD = 64 * 1024  # a longer backend response head is refused (502), like nginx's "too big header"
 
 
 @dataclass(frozen=True, slots=True)
@@ -300,13 +308,9 @@ class _Request:
 
     __slots__ = ("body", "complete", "headers", "http11", "keep_alive", "method", "url", "version")
 
-    def __init__(self) -> None:
+    def __init__(self) -> None:  # method, version, http11 and keep_alive are set when the head is complete
         self.url = b""
         self.headers: list[tuple[bytes, bytes]] = []
-        self.method = b""
-        self.version = ""
-        self.http11 = True
-        self.keep_alive = True
         self.body: list[bytes] = []
         self.complete = False
 
@@ -328,8 +332,10 @@ class _Client(asyncio.Protocol):
         self.closing = False
         self.in_head = False
         self.head_bytes = 0
+        self.timeouts = server.config  # frozen: read once per connection
         self.deadline = self.loop.time() + server.config.header_timeout
         self.peer = b""
+        self.forwarded = b""  # "X-Real-IP ... X-Forwarded-Port" lines: the same for every request of a connection
         self.feed_len = 0
         self.headers: list[tuple[bytes, bytes]] = []
         self.eof = False
@@ -342,6 +348,8 @@ class _Client(asyncio.Protocol):
         self.transport = transport
         peer = transport.get_extra_info("peername")
         self.peer = peer[0].encode() if peer else b""
+        self.forwarded = b"X-Real-IP: %b\r\nX-Forwarded-Proto: %b\r\nX-Forwarded-Port: %d\r\n" % (
+            self.peer, self.scheme.encode(), self.port)
         self.server.clients.add(self)
 
     def data_received(self, data: bytes) -> None:
@@ -351,7 +359,7 @@ class _Client(asyncio.Protocol):
             return
         if self.closing:
             return  # lingering: discard
-        config = self.server.config
+        config = self.timeouts
         self.deadline = self.loop.time() + (config.body_timeout if self.active else config.header_timeout)
         self.feed_len = len(data)
         try:
@@ -472,7 +480,7 @@ class _Client(asyncio.Protocol):
         server = self.server
         method = req.method.decode("ascii")
         decision = server.lookup(server.table, self.port, head.authority.decode("latin-1"), head.path, method,
-                                 head.lookup_headers, head.query, random.random)
+                                 head.lookup_headers, head.query, _random)
         exchange = _Exchange(self, req, head, decision)
         self.active = exchange
         exchange.begin()
@@ -488,7 +496,7 @@ class _Client(asyncio.Protocol):
         if not keep or self.eof or self.server.stopping:
             self.close()
             return
-        self.deadline = self.loop.time() + self.server.config.keepalive_timeout
+        self.deadline = self.loop.time() + self.timeouts.keepalive_timeout
         if self.paused:
             self._resume(_UPGRADING | _CONNECTING | _BACKPRESSURE)
         while self.queue and self.active is None and not self.closing:
@@ -587,33 +595,33 @@ class _Client(asyncio.Protocol):
 
 
 class _Exchange:
-    """One request being answered: a local answer, or forwarding to a backend endpoint and back."""
+    """One request being answered: a local answer, or forwarding to a backend endpoint and back.
 
-    __slots__ = ("body_bytes", "client", "decision", "head", "head_only", "keep", "local", "rechunk", "req",
-                 "response_done", "response_started", "retried", "sent", "status", "task", "tries", "up", "up_eof",
-                 "up_out", "upgrade")
+    The class attributes are the starting values (one exchange per request: only what differs is set)."""
+
+    up: _Upstream | None = None
+    sent = False  # request bytes went to some upstream
+    body_bytes = 0
+    tries = 0
+    retried = False
+    response_started = False
+    response_done = False
+    status = 0
+    up_eof = False  # the response body ends when the backend closes
+    upgrade = False  # the client asked for an upgrade (and sent no body)
+    task: asyncio.Task[None] | None = None
+    local = False
 
     def __init__(self, client: _Client, req: _Request, head: http1.RequestHead, decision: Decision) -> None:
         self.client = client
         self.req = req
         self.head = head
         self.decision = decision
-        self.up: _Upstream | None = None
         self.up_out: list[bytes] = []
-        self.sent = False  # request bytes went to some upstream
-        self.body_bytes = 0
-        self.tries = 0
-        self.retried = False
-        self.response_started = False
-        self.response_done = False
-        self.status = 0
         self.keep = req.keep_alive
-        self.rechunk = False
-        self.up_eof = False  # the response body ends when the backend closes
-        self.upgrade = bool(head.upgrade) and not head.chunked and head.content_length <= 0
+        if head.upgrade:
+            self.upgrade = not head.chunked and head.content_length <= 0
         self.head_only = req.method == b"HEAD"
-        self.task: asyncio.Task[None] | None = None
-        self.local = False
 
     # -- request side --
 
@@ -629,14 +637,19 @@ class _Exchange:
         if decision.backend is None or not decision.backend.endpoints:
             self._answer_local(route.status_when_empty)
             return
-        self.up_out.append(self._request_head(route))
         if self.head.continue_:
             self.client.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
         key = self._next_endpoint()
         upstream = self.client.server.take_idle(key)
-        if upstream is not None:
-            self._attach(upstream)
+        if upstream is not None:  # the common case: one write of the head to a pooled connection
+            self.up = upstream
+            upstream.ex = self
+            upstream.got_bytes = False
+            self.tries = 1
+            self.sent = True
+            upstream.transport.write(self._request_head(route))
         else:
+            self.up_out.append(self._request_head(route))
             self.client._pause(_CONNECTING)
             self.task = self.client.loop.create_task(self._connect(key))
 
@@ -647,19 +660,16 @@ class _Exchange:
         if route is not None and route.request_headers is not None:
             mod = route.request_headers
             lines = http1.modify_headers(lines, mod.set, mod.add, mod.remove)
-        xff = head.xff + b", " + client.peer if head.xff else client.peer
-        parts = [self.req.method, b" ", head.target, b" HTTP/1.1\r\n", *lines,
-                 b"X-Forwarded-For: ", xff, b"\r\nX-Real-IP: ", client.peer,
-                 b"\r\nX-Forwarded-Proto: ", client.scheme.encode(),
-                 b"\r\nX-Forwarded-Port: ", str(client.port).encode(), b"\r\n"]
+        out = b"%b %b HTTP/1.1\r\n%bX-Forwarded-For: %b\r\n%b" % (
+            self.req.method, head.target, b"".join(lines),
+            head.xff + b", " + client.peer if head.xff else client.peer, client.forwarded)
         if head.authority:
-            parts += (b"X-Forwarded-Host: ", head.authority, b"\r\n")
+            out += b"X-Forwarded-Host: " + head.authority + b"\r\n"
         if head.chunked:
-            parts.append(b"Transfer-Encoding: chunked\r\n")
+            out += b"Transfer-Encoding: chunked\r\n"
         if self.upgrade:
-            parts += (b"Connection: upgrade\r\nUpgrade: ", head.upgrade, b"\r\n")
-        parts.append(b"\r\n")
-        return b"".join(parts)
+            out += b"Connection: upgrade\r\nUpgrade: " + head.upgrade + b"\r\n"
+        return out + b"\r\n"
 
     def on_body(self, data: bytes) -> None:
         if self.response_done:
@@ -689,7 +699,8 @@ class _Exchange:
         if self.response_done:  # the backend answered before the body ended
             self.client.finished(self, self.keep)
         else:
-            self.client.deadline = self.client.loop.time() + self.client.server.config.response_timeout
+            client = self.client
+            client.deadline = client.loop.time() + client.timeouts.response_timeout
 
     def flush_up(self) -> None:
         up = self.up
@@ -745,62 +756,41 @@ class _Exchange:
 
     # -- response side --
 
-    def on_response_head(self, upstream: _Upstream, status: int, headers: list[tuple[bytes, bytes]]) -> None:
+    def on_response_head(self, upstream: _Upstream, status: int, head: http1.ResponseHead) -> None:
         self.response_started = True
         self.status = status
         client = self.client
-        parts = [http1.status_line(status)]
-        length = False
-        chunked = False
-        upgrade = b""
-        known = http1.RESPONSE_KINDS
-        for name, value in headers:
-            kind = known.get(name)
-            if kind is None:
-                kind = http1.response_kind(name)
-            if kind == http1.PASS:
-                parts += (name, b": ", value, b"\r\n")
-            elif kind == http1.LENGTH:
-                length = True
-                parts += (name, b": ", value, b"\r\n")
-            elif kind == http1.CHUNKED:
-                chunked = True
-            elif kind == http1.UPGRADE:
-                upgrade = value
         if status == 101:
-            parts += (b"Connection: upgrade\r\nUpgrade: ", upgrade, b"\r\n\r\n")
             self.up_eof = False
-            client.transport.write(b"".join(parts))
+            client.transport.write(b"%b%bConnection: upgrade\r\nUpgrade: %b\r\n\r\n"
+                                   % (http1.status_line(status), head.headers, head.upgrade))
             return
         if self.upgrade:  # the backend refused the upgrade; the client's parser is past the request
             self.keep = False
-        no_body = self.head_only or status in (204, 304) or status < 200
-        if not no_body and not length:
-            self.up_eof = not chunked
+        tail = b"\r\n"
+        if not head.length and not (self.head_only or status in (204, 304) or status < 200):
+            self.up_eof = not head.chunked
             if self.req.http11:
-                self.rechunk = True
-                parts.append(b"Transfer-Encoding: chunked\r\n")
+                upstream.rechunk = True
+                tail = b"Transfer-Encoding: chunked\r\n\r\n"
             else:
                 self.keep = False
         if not self.keep or client.server.stopping:
-            parts.append(b"Connection: close\r\n")
+            tail = tail[:-2] + b"Connection: close\r\n\r\n"
         elif not self.req.http11:
-            parts.append(b"Connection: keep-alive\r\n")
-        parts.append(b"\r\n")
-        upstream.down_out.append(b"".join(parts))
-
-    def on_response_body(self, upstream: _Upstream, data: bytes) -> None:
-        if self.rechunk:
-            upstream.down_out.append(b"%x\r\n%b\r\n" % (len(data), data))
-        else:
-            upstream.down_out.append(data)
+            tail = tail[:-2] + b"Connection: keep-alive\r\n\r\n"
+        upstream.down_out.append((http1.STATUS_LINES.get(status) or http1.status_line(status)) + head.headers + tail)
 
     def on_response_complete(self, upstream: _Upstream, reusable: bool) -> None:
-        if self.rechunk:
-            upstream.down_out.append(b"0\r\n\r\n")
-        upstream.flush_down(self.client)
-        self.response_done = True
         client = self.client
+        out = upstream.down_out
+        if upstream.rechunk:
+            upstream.rechunk = False
+            out.append(b"0\r\n\r\n")
+        if out:
+            client.transport.write(out[0] if len(out) == 1 else b"".join(out))
+            out.clear()
+        self.response_done = True
         server = client.server
         key = (self.decision.backend.name, self.status)  # type: ignore[union-attr]
         server.counters[key] = server.counters.get(key, 0) + 1
@@ -921,19 +911,25 @@ class _Exchange:
 
 
 class _Upstream(asyncio.Protocol):
-    """One connection to a backend endpoint; idle in the pool or serving one exchange."""
+    """One connection to a backend endpoint; idle in the pool or serving one exchange.
+
+    The response parser has no per-header callback: while a head is incomplete its bytes are kept in `head_buf`,
+    and when llhttp has accepted the head, the head is cut from there and sorted by `http1.scan_response_head`.
+    """
 
     def __init__(self, server: IngressServer, key: tuple[str, int]) -> None:
         self.server = server
         self.key = key
         self.loop = asyncio.get_running_loop()
+        self.response_timeout = server.config.response_timeout
         self.transport: Any = None
         self.parser = httptools.HttpResponseParser(self)
         self.ex: _Exchange | None = None
-        self.headers: list[tuple[bytes, bytes]] = []
-        self.in_head = True
+        self.in_head = True  # the next bytes belong to a response head
+        self.head_buf = b""  # bytes of the head being received (from the start of the message on)
         self.informational = False
         self.down_out: list[bytes] = []
+        self.rechunk = False  # the response body is re-framed as chunks for the client
         self.got_bytes = False
         self.reused = False
         self.idle_since = 0.0
@@ -953,7 +949,9 @@ class _Upstream(asyncio.Protocol):
             return
         self.got_bytes = True
         client = ex.client
-        client.deadline = self.loop.time() + self.server.config.response_timeout
+        client.deadline = self.loop.time() + self.response_timeout
+        if self.in_head:
+            self.head_buf += data
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserUpgrade as exc:
@@ -969,6 +967,12 @@ class _Upstream(asyncio.Protocol):
         if self.stale:
             self.parser = httptools.HttpResponseParser(self)
             self.stale = False
+            self.in_head = True
+            self.head_buf = b""
+        elif self.in_head and len(self.head_buf) > _MAX_RESPONSE_HEAD:
+            if self.ex is not None:
+                self.ex.on_bad_response(self)
+            return
         if self.ex is not None and self.down_out:
             self.flush_down(self.ex.client)
 
@@ -1003,45 +1007,47 @@ class _Upstream(asyncio.Protocol):
         elif self.tunnel is not None:
             self.tunnel.resume_reading()
 
-    # -- httptools callbacks --
-
-    def on_message_begin(self) -> None:
-        self.headers = []
-        self.in_head = True
-
-    def on_header(self, name: bytes, value: bytes) -> None:
-        self.headers.append((name, value))  # trailers too: dropped at the next message
+    # -- httptools callbacks (no on_header: see the class docstring) --
 
     def on_headers_complete(self) -> None:
-        self.in_head = False
         ex = self.ex
-        if ex is None or self.stale:
+        if ex is None:
+            raise _Stop  # a response nobody asked for (behind a complete one): the connection is dropped
+        if self.stale:
             return
+        buf = self.head_buf
+        start = 0 if buf[0] not in b"\r\n" else len(buf) - len(buf.lstrip(b"\r\n"))  # llhttp skips empty lines
+        end = buf.find(b"\r\n\r\n", start) + 4
+        if end - start > _MAX_RESPONSE_HEAD:
+            raise http1.BadResponse("response head too large")  # llhttp reports it: the exchange gets 502
         status = self.parser.get_status_code()
         self.informational = 100 <= status < 200 and status != 101
-        if self.informational:
-            return  # 100 Continue / 103 Early Hints: the proxy answered Expect itself
-        ex.on_response_head(self, status, self.headers)
+        if self.informational:  # 100 Continue / 103 Early Hints: the proxy answered Expect itself
+            self.head_buf = buf[end:]  # the next head starts right after (a 1xx has no body)
+            return
+        self.in_head = False
+        self.head_buf = b""
+        ex.on_response_head(self, status, http1.scan_response_head(buf[start:end]))
         if ex.head_only:  # llhttp cannot be told the request was HEAD: end here, parse on afresh
             self.stale = True
-            self._complete(ex, self.parser.should_keep_alive())
+            self.reused = True
+            ex.on_response_complete(self, self.parser.should_keep_alive())
 
     def on_body(self, data: bytes) -> None:
-        ex = self.ex
-        if ex is not None and not self.stale:
-            ex.on_response_body(self, data)
-        elif data:
+        if self.ex is None or self.stale:
             self.transport.abort()  # bytes after a HEAD response's head
+        elif self.rechunk:
+            self.down_out.append(b"%x\r\n%b\r\n" % (len(data), data))
+        else:
+            self.down_out.append(data)
 
     def on_message_complete(self) -> None:
         ex = self.ex
         if ex is None or self.stale or self.informational:
             self.informational = False
             return
-        if self.parser.should_upgrade():
-            return  # 101: the upgrade exception follows
-        self._complete(ex, self.parser.should_keep_alive())
-
-    def _complete(self, ex: _Exchange, keep_alive: bool) -> None:
+        self.in_head = True
+        if ex.status == 101:
+            return  # the upgrade exception follows
         self.reused = True
-        ex.on_response_complete(self, keep_alive)
+        ex.on_response_complete(self, self.parser.should_keep_alive())

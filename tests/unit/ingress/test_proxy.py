@@ -4,7 +4,8 @@ clients, a hand-built RouteTable looked up by the real `svcnet.ingress.match.loo
 Covers routing, round robin, upstream keep-alive reuse, connect-failure failover, 404/500/502/503/504, redirects,
 header modifiers, X-Forwarded-*, chunked and large streamed bodies both ways with backpressure, WebSocket,
 HTTP/1.0, HEAD, pipelining, 413, every request-smuggling / traversal rejection (400 and the backend saw nothing),
-and a `set_table` that removes an endpoint. No sleeps: every wait is a condition with a deadline.
+backend response heads (hop-by-hop headers cut out of the head passed on as sent, 1xx, malformed or oversized
+heads answered 502), and a `set_table` that removes an endpoint. No sleeps: every wait is a condition with a deadline.
 """
 
 from __future__ import annotations
@@ -20,10 +21,11 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field, replace
 
 import aiohttp
+import httptools
 import pytest
 from aiohttp import web
 
-from svcnet.ingress import proxy
+from svcnet.ingress import http1, proxy
 from svcnet.ingress.model import (
     Backend,
     Endpoint,
@@ -564,6 +566,107 @@ async def test_stop_drains_in_flight_requests(backends: tuple[AppBackend, AppBac
     a.release.set()
     assert await request == (200, "late")
     await stopping
+
+
+# ---- backend responses ---------------------------------------------------------------------------------------
+
+_NGINX_HEAD = (b"HTTP/1.1 200 OK\r\nServer: nginx\r\nContent-Type: text/plain\r\nContent-Length: 3\r\n"
+               b"Connection: keep-alive\r\nETag: \"x\"\r\n\r\n")
+
+
+@pytest.mark.parametrize(("raw", "headers", "length", "chunked", "upgrade"), [
+    pytest.param(_NGINX_HEAD, b"Server: nginx\r\nContent-Type: text/plain\r\nContent-Length: 3\r\nETag: \"x\"\r\n",
+                 True, False, b"", id="nginx: Connection cut, the rest as sent"),
+    pytest.param(b"HTTP/1.1 204 No Content\r\n\r\n", b"", False, False, b"", id="no headers"),
+    pytest.param(b"HTTP/1.1 200 OK\r\nX-A: 1\r\n\r\n", b"X-A: 1\r\n", False, False, b"", id="nothing to cut"),
+    pytest.param(b"HTTP/1.1 200 OK\r\nKEEP-ALIVE: 5\r\nTe: x\r\nX: 1\r\nTrailer: Y\r\nProxy-Connection: a\r\n"
+                 b"connection: close\r\nZ: 2\r\n\r\n", b"X: 1\r\nZ: 2\r\n", False, False, b"",
+                 id="every hop-by-hop name, any case"),
+    pytest.param(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, Chunked \r\nX: 1\r\n\r\n", b"X: 1\r\n", False, True,
+                 b"", id="chunked last: chunked"),
+    pytest.param(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked, gzip\r\n\r\n", b"", False, False, b"",
+                 id="chunked not last: read until close"),
+    pytest.param(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: WebSocket\r\nConnection: Upgrade\r\n"
+                 b"Sec-WebSocket-Accept: k\r\n\r\n", b"Sec-WebSocket-Accept: k\r\n", False, False, b"WebSocket",
+                 id="upgrade value kept as sent"),
+    pytest.param(b"HTTP/1.1 200 OK\r\nTEx: 1\r\nX-Connection: 2\r\nContent-Lengthy: 3\r\n\r\n",
+                 b"TEx: 1\r\nX-Connection: 2\r\nContent-Lengthy: 3\r\n", False, False, b"",
+                 id="names that only start or end like framing ones"),
+])
+def test_scan_response_head(raw: bytes, headers: bytes, length: bool, chunked: bool, upgrade: bytes) -> None:
+    head = http1.scan_response_head(raw)
+    assert (head.headers, head.length, head.chunked, head.upgrade) == (headers, length, chunked, upgrade)
+
+
+class _Recorder:
+    def __init__(self) -> None:
+        self.heads = 0
+
+    def on_headers_complete(self) -> None:
+        self.heads += 1
+
+
+MALFORMED_RESPONSES = [
+    pytest.param(b"HTTP/1.1 200 OK\nContent-Length: 2\n\nok", id="bare LF line ends"),
+    pytest.param(b"HTTP/1.1 200 OK\r\nX-A: 1\nContent-Length: 2\r\n\r\nok", id="bare LF in the head"),
+    pytest.param(b"HTTP/1.1 200 OK\r\nX-A: 1\rContent-Length: 2\r\n\r\nok", id="bare CR in the head"),
+    pytest.param(b"HTTP/1.1 200 OK\r\nX-A: 1\r\n Content-Length: 2\r\n\r\nok", id="obs-fold"),
+    pytest.param(b"HTTP/1.1 200 OK\r\nContent-Length : 2\r\n\r\nok", id="space before colon"),
+    pytest.param(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 2\r\n\r\nok", id="two CLs"),
+    pytest.param(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n",
+                 id="CL and TE"),
+    pytest.param(b"HTTP/1.1 200 OK\r\nX-A: a\x00b\r\nContent-Length: 2\r\n\r\nok", id="NUL in a value"),
+    pytest.param(b"HTTP/1.1 200 OK\r\nno colon\r\nContent-Length: 2\r\n\r\nok", id="line without colon"),
+]
+
+
+@pytest.mark.parametrize("response", MALFORMED_RESPONSES)
+def test_llhttp_refuses_what_scan_response_head_relies_on(response: bytes) -> None:
+    """`scan_response_head` copies header lines as sent: this pins the strictness of llhttp that makes it safe."""
+    recorder = _Recorder()
+    with pytest.raises(httptools.HttpParserError):
+        httptools.HttpResponseParser(recorder).feed_data(response)
+    assert recorder.heads == 0
+
+
+def _answering(*parts: bytes) -> Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]:
+    """A sink handler that reads one request head and writes `parts` one after another."""
+    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        for part in parts:
+            writer.write(part)
+            await writer.drain()
+        await reader.read()  # until the proxy closes or pools the connection and the test ends
+    return answer
+
+
+async def test_response_head_passes_on_without_hop_by_hop_headers(sink: Sink) -> None:
+    sink.handler = _answering(b"HTTP/1.1 103 Early Hints\r\nLink: </a.css>\r\n\r\nHTTP/1.1 200 OK\r\nConnection: ",
+                              b"keep-alive\r\nKeep-Alive: timeout=5\r\nX-Kept: 1\r\nTransfer-",
+                              b"Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n")
+    port = free_port()
+    async with running(table(port, {"a.test": (prefix("/", Backend("ns/sink:80", (sink.endpoint,))),)})) as server:
+        answer = await raw(port, b"GET / HTTP/1.1\r\nHost: a.test\r\nConnection: close\r\n\r\n")
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.split(b"\r\n") == [b"HTTP/1.1 200 OK", b"X-Kept: 1", b"Transfer-Encoding: chunked",
+                                    b"Connection: close"]
+    assert body == b"3\r\nabc\r\n0\r\n\r\n"
+    assert server.counters == {("ns/sink:80", 200): 1}
+
+
+@pytest.mark.parametrize("response", [
+    *MALFORMED_RESPONSES,
+    pytest.param(b"HTTP/1.1 200 OK\r\n" + b"X-Big: %s\r\n" % (b"b" * 1000) * 70 + b"Content-Length: 2\r\n\r\nok",
+                 id="head over 64 KiB"),
+])
+async def test_malformed_backend_response_gets_502(sink: Sink, response: bytes) -> None:
+    sink.handler = _answering(response)
+    port = free_port()
+    async with running(table(port, {"a.test": (prefix("/", Backend("ns/sink:80", (sink.endpoint,))),)})) as server:
+        answer = await raw(port, b"GET / HTTP/1.1\r\nHost: a.test\r\nConnection: close\r\n\r\n")
+        assert answer.startswith(b"HTTP/1.1 502 "), answer[:200]
+        assert server.counters == {("ns/sink:80", 502): 1}
+        assert server.metrics()["idle_upstream_connections"] == 0
 
 
 # ---- safety --------------------------------------------------------------------------------------------------
