@@ -7,13 +7,24 @@ Figures (goals from the issue):
      target taken as 1 s slices that alternate between the targets (the order rotating each round), so that
      load from elsewhere on a shared machine falls on every target alike — goal >= 0.5 x HAProxy; the spread
      of the per-round svcnet/HAProxy ratios is printed too;
-  3. added p99 latency at half of svcnet's maximum connection rate (from a first 2 s wrk run): a paced client
-     (one new connection per request) against each target at the same rate; p99 minus the direct p99 — goal
-     <= 1 ms. Measured before the rate phases, whose TIME_WAIT sockets would otherwise skew it.
+  3. added p99 latency at half of svcnet's maximum connection rate (the median of its 1 s wrk rounds from 2) —
+     goal <= 1 ms. Measured OPEN-LOOP at one constant rate for all three targets by a generator in its own
+     process(es) (this script with `--load`, uvloop, --load-procs): sample i is due at start + i / rate, released
+     by a 1 ms timer tick, and is one new TCP connection with one short request (`Connection: close`); its latency
+     runs from its SCHEDULED time to the end of the answer, so generator lag counts (no coordinated omission).
+     The generator prints its CPU use and send lag so that it can be seen not to be the bottleneck. --rounds
+     rounds, interleaved in a rotating order; per round added p99 = p99(proxy) - p99(direct); the median round
+     and min/max are printed. TIME_WAIT: the rate phase leaves ~100k sockets in TIME_WAIT, so before this phase
+     the script waits (at most --tw-wait s) until the count (/proc/net/sockstat) is back near its value before
+     the rate phase, and each generator connects from its own source address, fresh per round (127.1.R.P), so
+     its 4-tuples never meet an earlier round's; the proxies' own connections to nginx cannot be moved that way.
+     The generators share the 2 cores with the proxies, so every figure includes that contention.
 svcnet runs for real: an API server in loopback mode, a selectorless Service (ClusterIP 127.97.0.1:80) with a
 hand-written EndpointSlice pointing at nginx, and `svcnet proxy`. Everything is on 127.0.0.0/8; processes run in
 their own process groups and are killed, with the temp dir, on any exit. Install the anchors with
-`scripts/install.sh --bench`. Usage: .venv/bin/python bench/proxy_userspace.py [--seconds S]
+`scripts/install.sh --bench`.
+Usage: .venv/bin/python bench/proxy_userspace.py [--seconds S] [--rate R] [--rounds N] [--latency-seconds S]
+       [--load-procs P] [--tw-wait S]
 (PROFILE_PROXY=FILE runs the proxy under cProfile.)
 """
 
@@ -23,6 +34,7 @@ import argparse
 import asyncio
 import base64
 import contextlib
+import json
 import os
 import re
 import shutil
@@ -181,9 +193,9 @@ def bulk(target: str) -> float:
     return 8 * BIG / (time.monotonic() - start) / 1e9
 
 
-def interleaved_rates(targets: dict[str, str], seconds: int) -> tuple[dict[str, float], list[float]]:
-    """Mean conn/s per target over `seconds` 1 s wrk slices taken round by round, each round in a rotated order;
-    and each round's svcnet/haproxy ratio."""
+def interleaved_rates(targets: dict[str, str], seconds: int) -> tuple[dict[str, list[float]], list[float]]:
+    """Conn/s per target of `seconds` 1 s wrk slices taken round by round, each round in a rotated order; and each
+    round's svcnet/haproxy ratio."""
     names = list(targets)
     slices: dict[str, list[float]] = {name: [] for name in names}
     ratios = []
@@ -192,7 +204,7 @@ def interleaved_rates(targets: dict[str, str], seconds: int) -> tuple[dict[str, 
         for name in order:
             slices[name].append(connection_rate(targets[name], 1))
         ratios.append(slices["svcnet"][-1] / slices["haproxy"][-1])
-    return {name: sum(rates) / len(rates) for name, rates in slices.items()}, ratios
+    return slices, ratios
 
 
 def connection_rate(target: str, seconds: int) -> float:
@@ -207,47 +219,208 @@ def connection_rate(target: str, seconds: int) -> float:
     return float(match.group(1))
 
 
-async def paced(target: str, rate: float, seconds: float) -> tuple[list[float], list[str]]:
-    """Latencies of one GET per new connection, started at a fixed rate; and the errors of failed ones."""
-    host, port = target.rsplit(":", 1)
-    latencies: list[float] = []
-    errors: list[str] = []
-    request = f"GET /small HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n".encode()
+SKIP = 0.1  # the first tenth of each open-loop run is warm-up, left out of the figures
 
-    async def one() -> None:
-        begin = time.perf_counter()
-        try:
-            reader, writer = await asyncio.open_connection(host, int(port))
-            writer.write(request)
-            await reader.read()
-            writer.close()
-        except OSError as exc:
-            errors.append(f"{exc!r} after {time.perf_counter() - begin:.3f} s")
+
+class _Sample(asyncio.Protocol):
+    """One sample of the open-loop generator: a new connection, one request, the answer read to its end."""
+
+    def __init__(self, gen: OpenLoop, due: float) -> None:
+        self.gen = gen
+        self.due = due
+        self.buf = b""
+        self.done = False
+
+    def connection_made(self, transport: Any) -> None:
+        transport.write(self.gen.request)
+
+    def data_received(self, data: bytes) -> None:
+        self.buf += data
+        end = self.buf.find(b"\r\n\r\n")
+        if self.done or end < 0:
             return
-        latencies.append(time.perf_counter() - begin)
+        match = _CONTENT_LENGTH.search(self.buf, 0, end)
+        if len(self.buf) >= end + 4 + (int(match.group(1)) if match else 0):
+            self.done = True
+            self.gen.answered(self.due, self.buf.startswith(b"HTTP/1.1 200 "))
 
-    tasks = []
-    start = time.perf_counter()
-    for i in range(int(rate * seconds)):
-        delay = start + i / rate - time.perf_counter()
-        if delay > 0:
-            await asyncio.sleep(delay)
-        tasks.append(asyncio.create_task(one()))
-    await asyncio.gather(*tasks)
-    return sorted(latencies), errors
+    def connection_lost(self, exc: Exception | None) -> None:
+        if not self.done:
+            self.gen.failed(f"closed before the answer ended: {exc!r}")
+
+
+_CONTENT_LENGTH = re.compile(rb"\r\ncontent-length:[ \t]*(\d+)", re.IGNORECASE)
+
+
+class OpenLoop:
+    """Constant-rate load, one new TCP connection per sample: sample i is due at start + i / rate, whatever the
+    answers do; its latency runs from that due time to the end of its answer (no coordinated omission)."""
+
+    def __init__(self, host: str, rate: float, seconds: float) -> None:
+        self.request = f"GET /small HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n".encode()
+        self.rate = rate
+        self.total = int(rate * seconds)
+        self.samples: list[tuple[float, float]] = []  # (due, seconds from due to the end of the answer)
+        self.lags: list[float] = []  # seconds from due to the connect call
+        self.errors: list[str] = []
+        self.finished = asyncio.Event()
+
+    def answered(self, due: float, ok: bool) -> None:
+        if ok:
+            self.samples.append((due, time.perf_counter() - due))
+        else:
+            self.failed("answer other than 200")
+        self._count()
+
+    def failed(self, error: str) -> None:
+        self.errors.append(error)
+        self._count()
+
+    def _count(self) -> None:
+        if len(self.samples) + len(self.errors) >= self.total:
+            self.finished.set()
+
+    async def _connect(self, ip: str, port: int, source: str, due: float) -> None:
+        try:
+            await asyncio.get_running_loop().create_connection(lambda: _Sample(self, due), ip, port,
+                                                               local_addr=(source, 0))
+        except OSError as exc:
+            self.failed(f"connect: {exc!r}")
+
+    async def run(self, ip: str, port: int, source: str) -> None:
+        interval = 1 / self.rate
+        start = time.perf_counter() + 0.05
+        tasks = set()
+        i = 0
+        while i < self.total:
+            now = time.perf_counter()
+            while i < self.total and start + i * interval <= now:
+                due = start + i * interval
+                self.lags.append(now - due)
+                task = asyncio.create_task(self._connect(ip, port, source, due))
+                tasks.add(task)
+                task.add_done_callback(tasks.discard)
+                i += 1
+            await asyncio.sleep(max(start + i * interval - time.perf_counter(), 0.001))  # never spin
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.finished.wait(), 10)
+
+
+async def load_main(ip: str, port: int, rate: float, seconds: float, source: str) -> None:
+    """`--load`: one generator process, connecting from `source`; prints its figures as one JSON line."""
+    gen = OpenLoop(ip, rate, seconds)
+    cpu0, wall0 = time.process_time(), time.perf_counter()
+    await gen.run(ip, port, source)
+    cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
+    first = min((due for due, _ in gen.samples), default=0.0) + SKIP * seconds
+    missing = gen.total - len(gen.samples) - len(gen.errors)
+    print(json.dumps({"latencies": [lat for due, lat in gen.samples if due >= first],
+                      "lags": gen.lags[int(len(gen.lags) * SKIP):], "cpu": cpu, "wall": wall,
+                      "errors": len(gen.errors) + missing,
+                      "first_error": gen.errors[0] if gen.errors else ("no answer" if missing else "")}))
+
+
+def open_loop(target: str, rate: float, seconds: int, procs: int, round_: int) -> dict[str, float]:
+    """p50/p99 (ms) etc. of an open-loop run at `rate` against `target`, split over `procs` generator processes,
+    each connecting from its own source address (fresh per round: 127.1.<round>.<proc>)."""
+    ip, port = target.rsplit(":", 1)
+    children = [subprocess.Popen([sys.executable, __file__, "--load", ip, port, str(rate / procs), str(seconds),
+                                  f"127.1.{round_ % 250 + 1}.{proc + 1}"], stdout=subprocess.PIPE, text=True)
+                for proc in range(procs)]
+    results = []
+    for child in children:
+        out, _ = child.communicate(timeout=seconds + 60)
+        if child.returncode:
+            raise RuntimeError(f"load generator failed against {target} (exit {child.returncode})")
+        results.append(json.loads(out))
+    latencies = sorted(lat for r in results for lat in r["latencies"])
+    lags = sorted(lag for r in results for lag in r["lags"])
+    for r in results:
+        if r["errors"]:
+            print(f"  note: {r['errors']} open-loop samples against {target} failed, first: {r['first_error']}")
+    return {"p50": p(latencies, 50), "p99": p(latencies, 99), "p999": p(latencies, 99.9),
+            "lag_p99": p(lags, 99), "gen_cpu": max(r["cpu"] / r["wall"] for r in results),
+            "errors": sum(r["errors"] for r in results), "rate": len(latencies) / (seconds * (1 - SKIP))}
 
 
 def p(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
     return values[min(len(values) - 1, int(q / 100 * len(values)))] * 1000
 
 
-async def main() -> int:
+def median(values: list[float]) -> float:
+    return sorted(values)[len(values) // 2]
+
+
+def time_wait() -> int:
+    """TCP sockets in TIME_WAIT in this network namespace (what `ss -s` shows as timewait)."""
+    match = re.search(r"^TCP:.* tw (\d+)", Path("/proc/net/sockstat").read_text(), re.MULTILINE)
+    return int(match.group(1)) if match else 0
+
+
+def wait_time_wait(baseline: int, deadline_s: float) -> None:
+    """Wait until the TIME_WAIT sockets of the rate phase have expired (count back to `baseline` + 1000), at most
+    `deadline_s` seconds; print what was found."""
+    begin = time.monotonic()
+    before = count = time_wait()
+    while count > baseline + 1000 and time.monotonic() - begin < deadline_s:
+        time.sleep(1)
+        count = time_wait()
+    print(f"  TIME_WAIT before the rate phase {baseline}, after it {before}, at the latency phase {count} "
+          f"(waited {time.monotonic() - begin:.0f} s)")
+
+
+def latency_rounds(targets: dict[str, str], rate: float, args: argparse.Namespace,
+                   results: dict[str, dict[str, float]]) -> list[dict[str, float]]:
+    """Open loop at `rate`, rounds interleaved in a rotating order; per round the added p99 of each proxy. Stores
+    the figures of each target's median-p99 round in `results`."""
+    names = list(targets)
+    runs: dict[str, list[dict[str, float]]] = {name: [] for name in names}
+    added = []
+    for round_ in range(args.rounds):
+        tw = time_wait()
+        for name in names[round_ % len(names):] + names[:round_ % len(names)]:
+            runs[name].append(open_loop(targets[name], rate, args.latency_seconds, args.load_procs, round_))
+        direct = runs["direct"][-1]["p99"]
+        added.append({"haproxy": runs["haproxy"][-1]["p99"] - direct, "svcnet": runs["svcnet"][-1]["p99"] - direct})
+        print(f"  latency round {round_ + 1}: p99 " + ", ".join(f"{n} {runs[n][-1]['p99']:.2f}" for n in names)
+              + f" ms; TIME_WAIT at start {tw}")
+    for name, named_runs in runs.items():
+        middle = sorted(named_runs, key=lambda run: run["p99"])[len(named_runs) // 2]
+        results[name].update({f"open_{key}": value for key, value in middle.items()})
+        results[name]["open_errors"] = sum(run["errors"] for run in named_runs)
+        results[name]["open_gen_cpu"] = max(run["gen_cpu"] for run in named_runs)
+        results[name]["open_lag_p99"] = max(run["lag_p99"] for run in named_runs)
+    return added
+
+
+def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--seconds", type=int, default=5)
-    parser.add_argument("--rate", type=float, default=0, help="latency phase rate (default: half svcnet's max)")
+    parser.add_argument("--seconds", type=int, default=5, help="1 s wrk rounds of the connection-rate phase")
+    parser.add_argument("--rate", type=float, default=0,
+                        help="latency phase rate (default: half the median of svcnet's wrk rounds)")
+    parser.add_argument("--rounds", type=int, default=5, help="interleaved open-loop rounds per target")
+    parser.add_argument("--latency-seconds", type=int, default=3, help="length of each open-loop round")
+    parser.add_argument("--load-procs", type=int, default=1, help="open-loop generator processes per round")
+    parser.add_argument("--tw-wait", type=float, default=75,
+                        help="at most this many seconds to wait for the rate phase's TIME_WAIT sockets to expire")
+    parser.add_argument("--load", nargs=5, metavar=("IP", "PORT", "RATE", "SECONDS", "SOURCE"),
+                        help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.seconds < 1:
-        parser.error("--seconds must be at least 1")
+    if args.load is None and (min(args.seconds, args.rounds, args.latency_seconds, args.load_procs) < 1
+                              or args.rate < 0 or args.tw_wait < 0):
+        parser.error("--seconds, --rounds, --latency-seconds and --load-procs must be >= 1, --rate and --tw-wait "
+                     ">= 0")
+    return args
+
+
+async def main() -> int:
+    args = parse_args()
+    if args.load:
+        ip, port, rate, seconds, source = args.load
+        await load_main(ip, int(port), float(rate), float(seconds), source)
+        return 0
     for tool in ("nginx", "haproxy", "wrk", "curl"):
         if shutil.which(tool) is None and not Path(f"/usr/sbin/{tool}").exists():
             print(f"{tool} is missing: run scripts/install.sh --bench", file=sys.stderr)
@@ -262,32 +435,40 @@ async def main() -> int:
             targets = {"direct": f"{BACKEND_IP}:{backend_port}", "haproxy": f"{HAPROXY_IP}:{haproxy_port}",
                        "svcnet": f"{CLUSTER_IP}:80"}
             results: dict[str, dict[str, float]] = {name: {} for name in targets}
-            # latency first: the rate phases leave tens of thousands of TIME_WAIT sockets behind, whose 4-tuples
-            # new connections then collide with (a kernel effect that would blur the latency comparison)
-            rate = args.rate or connection_rate(targets["svcnet"], 2) / 2
-            for name, target in targets.items():
-                latencies, errors = await paced(target, rate, 3)
-                if errors:
-                    print(f"  note: {len(errors)} of the paced connections to {name} failed, first: {errors[0]}")
-                results[name]["p50"], results[name]["p99"] = p(latencies, 50), p(latencies, 99)
             for name, target in targets.items():
                 results[name]["gbps"] = bulk(target)
-            rates, ratios = interleaved_rates(targets, args.seconds)
-            for name, value in rates.items():
-                results[name]["rate"] = value
+            baseline = time_wait()
+            slices, ratios = interleaved_rates(targets, args.seconds)
+            for name, values in slices.items():
+                results[name]["rate"] = sum(values) / len(values)
+            rate = args.rate or median(slices["svcnet"]) / 2
+            wait_time_wait(baseline, args.tw_wait)
+            added = latency_rounds(targets, rate, args, results)
         finally:
             procs.stop()
-    print(f"{'target':8} {'bulk GB/s':>10} {'conn/s':>9} {'p50 ms':>8} {'p99 ms':>8}  (latency at {rate:.0f} conn/s)")
-    for name, r in results.items():
-        print(f"{name:8} {r['gbps']:10.2f} {r['rate']:9.0f} {r['p50']:8.2f} {r['p99']:8.2f}")
-    s, h, d = results["svcnet"], results["haproxy"], results["direct"]
-    print(f"throughput svcnet/haproxy {s['gbps'] / h['gbps']:.2f} (goal >= 0.8); "
-          f"connection rate svcnet/haproxy {s['rate'] / h['rate']:.2f} (goal >= 0.5); "
-          f"added p99 svcnet {s['p99'] - d['p99']:.2f} ms, haproxy {h['p99'] - d['p99']:.2f} ms (goal <= 1 ms)")
-    ratios.sort()
-    print(f"connection rate svcnet/haproxy per 1 s round: min {ratios[0]:.2f} median {ratios[len(ratios) // 2]:.2f} "
-          f"max {ratios[-1]:.2f}")
+    report(results, ratios, added, rate, args)
     return 0
+
+
+def report(results: dict[str, dict[str, float]], ratios: list[float], added: list[dict[str, float]], rate: float,
+           args: argparse.Namespace) -> None:
+    print(f"{'target':8} {'bulk GB/s':>10} {'conn/s':>9} | open loop at {rate:.0f} conn/s: {'p50 ms':>7} "
+          f"{'p99 ms':>7} {'p99.9 ms':>8} {'send lag p99':>12} {'gen CPU':>7} {'errors':>6}")
+    for name, r in results.items():
+        print(f"{name:8} {r['gbps']:10.2f} {r['rate']:9.0f} | {r['open_rate']:20.0f} conn/s {r['open_p50']:7.2f} "
+              f"{r['open_p99']:7.2f} {r['open_p999']:8.2f} {r['open_lag_p99']:9.2f} ms {r['open_gen_cpu']:6.0%} "
+              f"{r['open_errors']:6.0f}")
+    print("(p50/p99/p99.9: each target's round with the median p99; send lag p99 and gen CPU: the worst round and "
+          "the busiest generator process, over 80% CPU means it may be the bottleneck: raise --load-procs.)")
+    s, h = results["svcnet"], results["haproxy"]
+    print(f"throughput svcnet/haproxy {s['gbps'] / h['gbps']:.2f} (goal >= 0.8); "
+          f"connection rate svcnet/haproxy {s['rate'] / h['rate']:.2f} (goal >= 0.5)")
+    print(f"connection rate svcnet/haproxy per 1 s round: min {min(ratios):.2f} median {median(ratios):.2f} "
+          f"max {max(ratios):.2f}")
+    for proxy in ("svcnet", "haproxy"):
+        values = [a[proxy] for a in added]
+        print(f"added p99 {proxy} at {rate:.0f} conn/s: median {median(values):.2f} ms, min {min(values):.2f}, "
+              f"max {max(values):.2f} (goal <= 1 ms; {args.rounds} rounds of {args.latency_seconds} s)")
 
 
 if __name__ == "__main__":
