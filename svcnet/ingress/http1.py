@@ -7,8 +7,8 @@ This module adds what llhttp leaves to the application: one Host (required in HT
 `chunked`, origin-form targets (plus `*` for OPTIONS and absolute-form, normalised), no dot segments, encoded
 slashes, backslashes or NUL in the path after percent-decoding, and the 32 KiB header section limit.
 
-Responses: `scan_response_head` takes the raw head llhttp has accepted and finds the framing and hop-by-hop
-headers with one regular-expression pass over it (no callback per header); the other lines are passed on as sent.
+Responses: `scan_response_head` takes the raw head llhttp has accepted and cuts out the hop-by-hop headers with one
+regular-expression `split` of it (no callback per header); the other lines are passed on as sent.
 
 Nothing here does I/O; `scan_request` and `scan_response_head` run once per request and must stay cheap: one pass
 over the headers, fast paths for the common (clean) target.
@@ -22,7 +22,6 @@ Invariants:
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Mapping
 from http import HTTPStatus
 from typing import Any
 from urllib.parse import unquote_to_bytes
@@ -37,6 +36,7 @@ _DROP = HOP_BY_HOP | _SET_BY_PROXY
 _HOST_CHARS = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._:[]~!$&'()*+,;="
 _BAD_ESCAPES = (b"%2f", b"%5c", b"%00")
 _TARGET_TO_CHECK = re.compile(rb"[%#\\]|/\.")  # anything check_path / _check_target must look at closely
+_PLAIN_TARGET = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789/-_~?=&+,;:!$'()*@"  # none of those
 
 
 class Rejected(Exception):
@@ -49,9 +49,14 @@ class Rejected(Exception):
 
 
 class RequestHead:
-    """What the proxy needs from one request head (built once per request, hot path: the class attributes are the
-    defaults, so that a plain request sets only what it has)."""
+    """One request head: what the parser delivered (`method`, `url`, `http11`, `headers`) and what `scan_request`
+    found. The proxy's per-request object derives from it, so a request costs one object (hot path: the class
+    attributes are the defaults, so that a plain request sets only what it has). It is also the header view the
+    route lookup reads (`get`: lower-case name → value, repeated ones joined by ", ", decoded only if asked)."""
 
+    method = b"GET"
+    url = b""
+    http11 = True
     authority = b""  # Host (or the absolute-form authority), as sent
     content_length = -1  # -1: none
     chunked = False
@@ -61,50 +66,35 @@ class RequestHead:
     target = b""  # request target to send upstream
     path = "/"  # percent-decoded, for the route lookup
     query = ""
+    forward: list[bytes]  # header lines "Name: value\r\n" to pass on (set by scan_request)
+    _by_name: dict[str, str] | None = None
 
-    def __init__(self, lookup_headers: Mapping[str, str]) -> None:
-        self.forward: list[bytes] = []  # header lines "Name: value\r\n" to pass on
-        self.lookup_headers = lookup_headers
-
-
-class LazyHeaders(Mapping[str, str]):
-    """Request headers by lower-case name (repeated ones joined by ", "), decoded only if a route asks."""
-
-    __slots__ = ("_dict", "raw")
-
-    def __init__(self, raw: list[tuple[bytes, bytes]]) -> None:
-        self.raw = raw
-        self._dict: dict[str, str] | None = None
-
-    def _build(self) -> dict[str, str]:
-        out: dict[str, str] = {}
-        for name, value in self.raw:
-            key, text = name.decode("latin-1").lower(), value.decode("latin-1")
-            out[key] = out[key] + ", " + text if key in out else text
-        self._dict = out
-        return out
-
-    def __getitem__(self, key: str) -> str:
-        return (self._dict if self._dict is not None else self._build())[key]
+    def __init__(self, method: bytes = b"GET", url: bytes = b"", http11: bool = True,
+                 headers: list[tuple[bytes, bytes]] | None = None) -> None:
+        self.method = method
+        self.url = url
+        self.http11 = http11
+        self.headers: list[tuple[bytes, bytes]] = headers if headers is not None else []
 
     def get(self, key: str, default: Any = None) -> Any:
-        return (self._dict if self._dict is not None else self._build()).get(key, default)
+        """The request header `key` (lower case) for route matching, or `default`."""
+        by_name = self._by_name
+        if by_name is None:
+            by_name = {}
+            for name, value in self.headers:
+                lname, text = name.decode("latin-1").lower(), value.decode("latin-1")
+                by_name[lname] = by_name[lname] + ", " + text if lname in by_name else text
+            self._by_name = by_name
+        return by_name.get(key, default)
 
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._dict if self._dict is not None else self._build())
 
-    def __len__(self) -> int:
-        return len(self._dict if self._dict is not None else self._build())
-
-
-def scan_request(method: bytes, url: bytes, http11: bool, headers: list[tuple[bytes, bytes]]) -> RequestHead:
-    """Check a parsed request head and sort its headers; raises `Rejected`."""
-    head = RequestHead(LazyHeaders(headers))
-    forward = head.forward
+def scan_request(head: RequestHead) -> None:
+    """Check a parsed request head (`method`, `url`, `http11`, `headers`) and fill in the rest; raises `Rejected`."""
+    head.forward = forward = []
     host: bytes | None = None
     connection = b""
     upgrade = b""
-    for name, value in headers:
+    for name, value in head.headers:
         lname = name.lower()
         if lname not in _DROP:
             if lname == b"host":
@@ -113,7 +103,7 @@ def scan_request(method: bytes, url: bytes, http11: bool, headers: list[tuple[by
                 host = value
             elif lname == b"content-length":
                 head.content_length = int(value)  # llhttp allows digits only, and only one header
-            forward.append(name + b": " + value + b"\r\n")
+            forward.append(b"%b: %b\r\n" % (name, value))
         elif lname == b"transfer-encoding":
             if value.lower() != b"chunked":
                 raise Rejected(400, "Transfer-Encoding other than chunked")
@@ -127,24 +117,27 @@ def scan_request(method: bytes, url: bytes, http11: bool, headers: list[tuple[by
         elif lname == b"expect":
             if value.lower() != b"100-continue":
                 raise Rejected(417, "unsupported Expect")
-            head.continue_ = http11
+            head.continue_ = head.http11
     if connection and connection not in (b"keep-alive", b"close"):
         _apply_connection_tokens(head, connection, upgrade)
-    if url[:1] == b"/" and _TARGET_TO_CHECK.search(url) is None:  # the common, clean origin-form target
+    url = head.url
+    if url[:1] == b"/" and (not url.translate(None, _PLAIN_TARGET) or _TARGET_TO_CHECK.search(url) is None):
+        # the common, clean origin-form target (the first test is a cheaper subset of the second)
         head.target = url
         path, _, query = url.partition(b"?")
         head.path = path.decode("latin-1")
         if query:
             head.query = query.decode("latin-1")
     else:
-        _check_target(head, method, url)
+        _check_target(head, head.method, url)
     if head.authority:  # absolute-form: its authority wins over Host (RFC 9112 3.2.2)
         _replace_host(head)
     elif host is not None:
-        head.authority = _check_host(host)
-    elif http11:
+        if not host or host.translate(None, _HOST_CHARS):  # _check_host, inline (hot path)
+            raise Rejected(400, "invalid Host")
+        head.authority = host
+    elif head.http11:
         raise Rejected(400, "missing Host header")
-    return head
 
 
 def _apply_connection_tokens(head: RequestHead, connection: bytes, upgrade: bytes) -> None:
@@ -178,8 +171,8 @@ def _check_target(head: RequestHead, method: bytes, url: bytes) -> None:
 def _replace_host(head: RequestHead) -> None:
     head.forward = [line for line in head.forward if line[:5].lower() != b"host:"]
     head.forward.append(b"Host: " + head.authority + b"\r\n")
-    raw = head.lookup_headers.raw  # type: ignore[attr-defined]
-    head.lookup_headers = LazyHeaders([(n, v) for n, v in raw if n.lower() != b"host"] + [(b"Host", head.authority)])
+    head.headers = [(n, v) for n, v in head.headers if n.lower() != b"host"] + [(b"Host", head.authority)]
+    head._by_name = None
 
 
 def _check_host(host: bytes) -> bytes:
@@ -240,53 +233,54 @@ class BadResponse(ValueError):
     """A backend response head the proxy will not pass on (answered 502, or the connection is aborted)."""
 
 
-class ResponseHead:
-    """What the proxy needs from one response head (a plain slotted class: built once per response, hot path)."""
+# What the proxy needs from one response head (a plain tuple: built once per response, hot path):
+# (headers: the header lines to pass on, each ending in CRLF, hop-by-hop ones removed;
+#  length: a Content-Length header is among them;
+#  chunked: Transfer-Encoding ends in "chunked" (the body is chunked on the wire);
+#  upgrade: the Upgrade value, as sent)
+ResponseHead = tuple[bytes, bool, bool, bytes]
 
-    __slots__ = ("chunked", "headers", "length", "upgrade")
-
-    def __init__(self, headers: bytes, length: bool, chunked: bool, upgrade: bytes) -> None:
-        self.headers = headers  # the header lines to pass on, each ending in CRLF, hop-by-hop ones removed
-        self.length = length  # a Content-Length header is among them
-        self.chunked = chunked  # Transfer-Encoding ends in "chunked" (the body is chunked on the wire)
-        self.upgrade = upgrade  # the Upgrade value, as sent
-
-
-# The response headers the proxy acts on, matched at line starts in the lower-cased head. Everything else is
-# copied byte for byte, which is safe because llhttp (strict mode) has already refused the head unless every line
-# ends in CRLF, no name has whitespace before its colon, no value holds CR, LF, NUL or other controls, there is no
-# obs-fold, at most one Content-Length and not both Content-Length and Transfer-Encoding (test_proxy pins this).
-_RESPONSE_FRAMING = re.compile(  # groups: 1 content-length, 2 transfer-encoding, 3 upgrade; factored by first letter
-    rb"\r\n(?:co(?:(ntent-length)|nnection)|t(?:e|railer|(ransfer-encoding))|keep-alive|proxy-connection|(upgrade)):")
+# The response headers the proxy cuts out, matched at line starts in the lower-cased head, each with its whole line
+# but not the CRLF that ends it. Everything else is copied byte for byte, which is safe because llhttp (strict mode)
+# has already refused the head unless every line ends in CRLF, no name has whitespace before its colon, no value
+# holds CR, LF, NUL or other controls, there is no obs-fold, at most one Content-Length and not both Content-Length
+# and Transfer-Encoding (test_proxy pins this).
+_HOP_LINE = re.compile(  # one group: `split` returns kept and cut pieces alternately
+    rb"(\r\n(?:co(?:nnection)|t(?:e|railer|ransfer-encoding)|keep-alive|proxy-connection|upgrade):[^\r]*)")
+_T, _U = ord("t"), ord("u")
+_T_OR_U = (_T, _U)
 
 
 def scan_response_head(raw: bytes) -> ResponseHead:
-    """Sort a response head llhttp has accepted (status line through the empty line), with one regular-expression
-    pass instead of a callback per header: hop-by-hop lines are cut out, everything else is passed on as sent."""
+    """Sort a response head llhttp has accepted (status line through the empty line) with one `split` by a regular
+    expression instead of a callback per header: hop-by-hop lines are cut out, everything else is passed on as sent.
+    The pieces are cut from the lower-cased head; their lengths give the offsets to cut the head as sent."""
     lowered = raw.lower()
-    pos = start = lowered.find(b"\r\n") + 2
-    length = chunked = False
+    length = lowered.find(b"\r\ncontent-length:") >= 0
+    pieces = _HOP_LINE.split(lowered)
+    start = lowered.find(b"\r\n") + 2  # after the status line
+    if len(pieces) == 1:  # nothing to cut
+        return raw[start:-2], length, False, b""
+    if len(pieces) == 3 and pieces[1][2] not in _T_OR_U:  # only Connection (or Keep-Alive), the common case
+        cut = len(pieces[0])  # the CRLF before the cut line
+        after = cut + len(pieces[1])  # the CRLF after it
+        return raw[start:cut] + raw[after:-2] if cut >= start else raw[after + 2:-2], length, False, b""
+    chunked = False
     upgrade = b""
-    kept = None
-    for match in _RESPONSE_FRAMING.finditer(lowered, start - 2):
-        which = match.lastindex
-        if which == 1:
-            length = True
-            continue
-        line_end = lowered.find(b"\r\n", match.end())
-        if which == 2:
-            chunked = lowered[match.end():line_end].rstrip(b" \t").endswith(b"chunked")
-        elif which == 3:
-            upgrade = raw[match.end():line_end].strip(b" \t")
-        if kept is None:
-            kept = [raw[start:match.start() + 2]]
-        else:
-            kept.append(raw[pos:match.start() + 2])
-        pos = line_end + 2
-    if kept is None:
-        return ResponseHead(raw[start:-2], length, chunked, upgrade)
+    kept = []
+    pos = end = 0
+    for i in range(1, len(pieces), 2):  # pieces: kept, cut, kept, cut, ..., kept
+        end += len(pieces[i - 1])
+        kept.append(raw[pos:end])
+        line = pieces[i]  # "\r\nname:value"
+        if line[2] == _T and line.startswith(b"\r\ntransfer-encoding:"):
+            chunked = line.rstrip(b" \t").endswith(b"chunked")
+        elif line[2] == _U:
+            upgrade = raw[end + 10:end + len(line)].strip(b" \t")
+        pos = end = end + len(line)
     kept.append(raw[pos:-2])
-    return ResponseHead(b"".join(kept), length, chunked, upgrade)
+    head = b"".join(kept)
+    return head[head.find(b"\r\n") + 2:], length, chunked, upgrade
 
 
 STATUS_LINES = {s.value: f"HTTP/1.1 {s.value} {s.phrase}\r\n".encode() for s in HTTPStatus}

@@ -11,7 +11,10 @@ Theory of operation (the table's invariants are in `model.py`):
    injected `rand() -> [0, 1)` (weight 0 is never picked); a backend without endpoints answers its
    `status_when_empty`, a route without any weight its own.
 
-Cost per request: a dict lookup per host label at most, one pass over one host's routes with precompiled
+Memo: a decision that depends only on (port, host, path, method) is kept on the table (`RouteTable.memo`, bounded,
+reset with every new table); `lookup_plain` is the same function without it.
+
+Cost per request (memo miss): a dict lookup per host label at most, one pass over one host's routes with precompiled
 regexes, the query string parsed only when a route asks for a query parameter, one bisect for the weights.
 """
 
@@ -19,6 +22,7 @@ from __future__ import annotations
 
 from bisect import bisect_right
 from collections.abc import Callable, Mapping
+from typing import Protocol
 from urllib.parse import parse_qsl
 
 from svcnet.ingress.model import (
@@ -32,8 +36,17 @@ from svcnet.ingress.model import (
     VirtualHost,
 )
 
+
+class Headers(Protocol):
+    """The request headers as the lookup reads them: lower-case name → value (a dict will do)."""
+
+    def get(self, key: str, /) -> str | None: ...
+
+
 NOT_FOUND = Decision(route=None, status=404)
 _DEFAULT_PORTS = {"http": 80, "https": 443}
+_MEMO_MAX = 4096  # entries per table
+_MEMO_KEY_MAX = 512  # longer host + path are not memoised (bounds the memo's memory)
 
 
 def normalise_host(host: str) -> str:
@@ -69,9 +82,38 @@ def find_virtual_host(routes: PortRoutes, name: str) -> VirtualHost | None:
     return routes.default_host
 
 
-def lookup(table: RouteTable, port: int, host: str, path: str, method: str, headers: Mapping[str, str],
+def lookup(table: RouteTable, port: int, host: str, path: str, method: str, headers: Headers,
            query: str, rand: Callable[[], float]) -> Decision:
-    """The decision for one request; `headers` maps lower-case names to values, `query` is the raw query string."""
+    """The decision for one request; `headers` maps lower-case names to values, `query` is the raw query string.
+
+    Same result as `lookup_plain`, memoised per table by (port, host, path, method) when nothing else can change
+    the decision: no route of the chosen virtual host matches headers or query, and the decision is no redirect
+    (its Location carries the query) and no weighted choice (a route with more than one backend draws `rand`)."""
+    key = (port, host, path, method)
+    decision = table.memo.get(key)
+    if decision is not None:
+        return decision
+    memo = table.memo
+    decision = lookup_plain(table, port, host, path, method, headers, query, rand)
+    if len(host) + len(path) <= _MEMO_KEY_MAX and _memoisable(table, port, host, decision):
+        if len(memo) >= _MEMO_MAX:
+            memo.clear()  # a crude but bounded eviction: the hot keys come back at once
+        memo[key] = decision
+    return decision
+
+
+def _memoisable(table: RouteTable, port: int, host: str, decision: Decision) -> bool:
+    route = decision.route
+    if decision.location is not None or (route is not None and len(route.backends) > 1):
+        return False
+    routes = table.ports.get(port)
+    vhost = find_virtual_host(routes, normalise_host(host)) if routes is not None else None
+    return vhost is None or not any(r.headers or r.query for r in vhost.routes)
+
+
+def lookup_plain(table: RouteTable, port: int, host: str, path: str, method: str, headers: Headers,
+                 query: str, rand: Callable[[], float]) -> Decision:
+    """`lookup` without the memo."""
     routes = table.ports.get(port)
     if routes is None:
         return NOT_FOUND
@@ -108,7 +150,7 @@ def _path_matches(route: Route, path: str) -> bool:
     return match.regex is not None and match.regex.fullmatch(path) is not None
 
 
-def _values_match(wanted: tuple[ValueMatch, ...], have: Mapping[str, str]) -> bool:
+def _values_match(wanted: tuple[ValueMatch, ...], have: Headers | Mapping[str, str]) -> bool:
     for match in wanted:
         value = have.get(match.name)
         if value is None:

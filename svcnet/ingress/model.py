@@ -24,7 +24,8 @@ Invariants:
 - `Backend.endpoints` are ready endpoints only, in a stable order (sorted), so round robin is deterministic;
 - regular expressions are compiled once, when the value is built (`PathMatch.regex`, `ValueMatch.regex`), and a
   route's cumulative backend weights and its decisions likewise (`Route.cumulative`, `Route.decisions`): a
-  lookup neither compiles, sorts nor allocates (a redirect's Location apart).
+  lookup neither compiles, sorts nor allocates (a redirect's Location apart);
+- `RouteTable.memo` is a cache owned by `match.lookup`, never part of the table's value (not compared or printed).
 """
 
 from __future__ import annotations
@@ -174,6 +175,10 @@ class PortRoutes:
 @dataclass(frozen=True, slots=True)
 class RouteTable:
     ports: dict[int, PortRoutes] = field(default_factory=dict)
+    # svcnet.ingress.match's lookup memo: (port, host, path, method) -> Decision, for this table only (a new table
+    # starts empty); filled only with decisions that cannot depend on anything else (see match.lookup)
+    memo: dict[tuple[int, str, str, str], Decision] = field(
+        default_factory=dict, init=False, repr=False, compare=False)
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,7 +16,10 @@ Per-request cost (the hot path, measured by bench/ingress.py). A request to a po
 future: parser callbacks only, one write of the forwarded head (the X-Real-IP / X-Forwarded-Proto / -Port lines
 are built once per client connection), and one write of the response head with the body that arrived with it.
 The response parser has no per-header callback: the head is cut from the received bytes once llhttp has accepted
-it and passed on as sent, minus its hop-by-hop lines (`http1.scan_response_head`).
+it and passed on as sent, minus its hop-by-hop lines (`http1.scan_response_head`). One object per request
+(`_Exchange`: the parsed head, its checks and its answer; no `on_message_begin` callback, `on_url` starts it), and
+the route lookup of a repeated (port, host, path, method) is a memo hit (`match.lookup`). A few small helpers are
+inlined on the pooled path (marked "inline (hot path)"); `bench/ingress.py` and callgrind count the difference.
 
 Routes are data: hosts, paths and header values from Ingress objects are only ever compared against requests and
 copied into headers through `http1` (which refuses CR/LF/NUL); nothing is templated into configuration text or
@@ -52,8 +55,9 @@ from svcnet.netns import Entered
 log = logging.getLogger(__name__)
 _random = random.random
 
-LookupFn = Callable[[RouteTable, int, str, str, str, dict[str, str], str, Callable[[], float]], Decision]
+LookupFn = Callable[[RouteTable, int, str, str, str, http1.RequestHead, str, Callable[[], float]], Decision]
 
+_METHODS = {m.encode(): m for m in ("GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS")}  # skip a decode
 _PIPELINE, _CONNECTING, _BACKPRESSURE, _UPGRADING = 1, 2, 4, 8  # reasons to pause reading a client
 _LINGER = 2.0  # seconds to read and discard after a rejection before closing (lets the answer arrive)
 _MAX_RESPONSE_HEAD = 64 * 1024  # a longer backend response head is refused (502), like nginx's "too big header"
@@ -295,24 +299,16 @@ def _backends(table: RouteTable) -> list[Backend]:
             for route in vhost.routes for backend in route.backends]
 
 
+_FORWARD_HEAD = b"%b %b HTTP/1.1\r\n%bX-Forwarded-For: %b\r\n%bX-Forwarded-Host: %b\r\n\r\n"
+_new_exchange = object.__new__  # _Client.on_url makes an _Exchange with it and sets client, url, headers, up_out
+
+
 class _Stop(Exception):
     """Raised in a parser callback to stop parsing a connection that is being closed."""
 
 
-def _head_size(req: _Request) -> int:
+def _head_size(req: _Exchange) -> int:
     return len(req.url) + sum(len(name) + len(value) + 4 for name, value in req.headers)
-
-
-class _Request:
-    """One parsed request head, and its body while it waits behind a pipelined predecessor."""
-
-    __slots__ = ("body", "complete", "headers", "http11", "keep_alive", "method", "url", "version")
-
-    def __init__(self) -> None:  # method, version, http11 and keep_alive are set when the head is complete
-        self.url = b""
-        self.headers: list[tuple[bytes, bytes]] = []
-        self.body: list[bytes] = []
-        self.complete = False
 
 
 class _Client(asyncio.Protocol):
@@ -325,9 +321,9 @@ class _Client(asyncio.Protocol):
         self.loop = asyncio.get_running_loop()
         self.transport: Any = None
         self.parser = httptools.HttpRequestParser(self)
-        self.req: _Request | None = None  # being parsed
+        self.req: _Exchange | None = None  # being parsed
         self.active: _Exchange | None = None  # being answered
-        self.queue: deque[_Request] = deque()
+        self.queue: deque[_Exchange] = deque()
         self.paused = 0
         self.closing = False
         self.in_head = False
@@ -341,6 +337,8 @@ class _Client(asyncio.Protocol):
         self.eof = False
         self.tunnel: Any = None
         self.upgrade_rest = b""
+        self.authority = b""  # the last request's authority, and as str:
+        self.host = ""
 
     # -- asyncio callbacks --
 
@@ -409,15 +407,18 @@ class _Client(asyncio.Protocol):
 
     # -- httptools callbacks --
 
-    def on_message_begin(self) -> None:
+    def on_url(self, url: bytes) -> None:  # also the start of a message (one callback less than on_message_begin)
+        if self.in_head:  # the rest of a target that came in pieces
+            self.req.url += url  # type: ignore[union-attr]
+            return
         if self.closing:
             raise _Stop
-        self.req = req = _Request()
-        self.headers = req.headers
+        self.req = req = _new_exchange(_Exchange)  # no __init__ call (hot path): the fields are set here
+        req.client = self
+        req.url = url
+        self.headers = req.headers = []
+        req.up_out = []
         self.in_head = True
-
-    def on_url(self, url: bytes) -> None:
-        self.req.url += url  # type: ignore[union-attr]
 
     def on_header(self, name: bytes, value: bytes) -> None:
         self.headers.append((name, value))
@@ -426,10 +427,14 @@ class _Client(asyncio.Protocol):
         req = self.req
         assert req is not None
         parser = self.parser
-        req.method = parser.get_method()
-        req.version = parser.get_http_version()
-        req.http11 = req.version == "1.1"
-        req.keep_alive = parser.should_keep_alive()
+        req.method = method = parser.get_method()
+        req.version = version = parser.get_http_version()
+        if version != "1.1":
+            req.http11 = False
+        if not parser.should_keep_alive():
+            req.keep = False
+        if method == b"HEAD":
+            req.head_only = True
         self.headers = []  # trailers, if any, land here and are dropped
         self.in_head = False
         if self.head_bytes + self.feed_len > http1.MAX_HEADER_BYTES and _head_size(req) > http1.MAX_HEADER_BYTES:
@@ -446,30 +451,37 @@ class _Client(asyncio.Protocol):
 
     def on_body(self, data: bytes) -> None:
         active = self.active
-        if active is not None and active.req is self.req:
+        req = self.req
+        if active is not None and active is req:
             active.on_body(data)
-        elif self.req is not None:
-            self.req.body.append(data)
+        elif req is not None:
+            if req.body:
+                req.body.append(data)
+            else:
+                req.body = [data]
 
     def on_message_complete(self) -> None:
         req = self.req
         assert req is not None
         req.complete = True
         active = self.active
-        if active is not None and active.req is req:
-            active.on_request_complete()
+        if active is not None and active is req:
+            if active.local or active.chunked or active.up_out or active.response_done:
+                active.on_request_complete()
+            else:  # on_request_complete's common case, inline (hot path): now the response is awaited
+                self.deadline = self.loop.time() + self.timeouts.response_timeout
 
     # -- requests --
 
-    def start(self, req: _Request) -> None:
+    def start(self, req: _Exchange) -> None:
         if self.closing:
             return
         try:
             if req.version not in ("1.1", "1.0"):
                 raise http1.Rejected(505 if req.version >= "2" else 400, "unsupported HTTP version")
-            head = http1.scan_request(req.method, req.url, req.http11, req.headers)
-            limit = self.server.config.max_body_size
-            if limit and head.content_length > limit:
+            http1.scan_request(req)
+            limit = self.timeouts.max_body_size
+            if limit and req.content_length > limit:
                 raise http1.Rejected(413, "body too large")
         except http1.Rejected as exc:
             self.reject(exc.status)
@@ -478,19 +490,20 @@ class _Client(asyncio.Protocol):
             self.reject(400)
             return
         server = self.server
-        method = req.method.decode("ascii")
-        decision = server.lookup(server.table, self.port, head.authority.decode("latin-1"), head.path, method,
-                                 head.lookup_headers, head.query, _random)
-        exchange = _Exchange(self, req, head, decision)
-        self.active = exchange
-        exchange.begin()
+        authority = req.authority
+        if authority != self.authority:  # a keep-alive client sends the same Host: decode it once (and hash it once)
+            self.authority, self.host = authority, authority.decode("latin-1")
+        req.decision = server.lookup(server.table, self.port, self.host, req.path,
+                                     _METHODS.get(req.method) or req.method.decode("ascii"), req, req.query, _random)
+        self.active = req
+        req.begin()
 
     def finished(self, exchange: _Exchange, keep: bool) -> None:
         """The response to `exchange` is complete (and written to the transport)."""
         self.active = None
         if self.closing:
             return
-        if not exchange.req.complete:
+        if not exchange.complete:
             self._linger()
             return
         if not keep or self.eof or self.server.stopping:
@@ -503,10 +516,11 @@ class _Client(asyncio.Protocol):
             req = self.queue.popleft()
             self.start(req)
             active = self.active
-            if active is not None and active.req is req:
-                for chunk in req.body:
-                    active.on_body(chunk)
-                req.body = []
+            if active is not None and active is req:
+                if req.body:
+                    for chunk in req.body:
+                        active.on_body(chunk)
+                    req.body = []
                 if req.complete:
                     active.on_request_complete()
                 if active.up_out and active.up is not None:
@@ -594,10 +608,19 @@ class _Client(asyncio.Protocol):
         self.transport.abort()
 
 
-class _Exchange:
-    """One request being answered: a local answer, or forwarding to a backend endpoint and back.
+class _Exchange(http1.RequestHead):
+    """One request: its head (parsed by the client's parser, checked and sorted by `http1.scan_request` into the
+    `http1.RequestHead` fields), its body while it waits behind a pipelined predecessor, and its answer: a local
+    one, or forwarding to a backend endpoint and back.
 
-    The class attributes are the starting values (one exchange per request: only what differs is set)."""
+    One object per request; the class attributes are the starting values (only what differs is set)."""
+
+    version = "1.1"
+    keep = True  # the client connection stays open after this exchange
+    head_only = False  # a HEAD request
+    complete = False  # the whole request (head and body) was read
+    body: list[bytes] = []  # noqa: RUF012 - never mutated: replaced by a list of its own when a chunk waits
+    decision: Decision
 
     up: _Upstream | None = None
     sent = False  # request bytes went to some upstream
@@ -608,24 +631,18 @@ class _Exchange:
     response_done = False
     status = 0
     up_eof = False  # the response body ends when the backend closes
-    upgrade = False  # the client asked for an upgrade (and sent no body)
+    upgrading = False  # the client asked for an upgrade (and sent no body)
     task: asyncio.Task[None] | None = None
     local = False
 
-    def __init__(self, client: _Client, req: _Request, head: http1.RequestHead, decision: Decision) -> None:
-        self.client = client
-        self.req = req
-        self.head = head
-        self.decision = decision
-        self.up_out: list[bytes] = []
-        self.keep = req.keep_alive
-        if head.upgrade:
-            self.upgrade = not head.chunked and head.content_length <= 0
-        self.head_only = req.method == b"HEAD"
+    client: _Client
+    up_out: list[bytes]  # request bytes not yet written to the upstream
 
     # -- request side --
 
     def begin(self) -> None:
+        if self.upgrade:
+            self.upgrading = not self.chunked and self.content_length <= 0
         decision = self.decision
         route = decision.route
         if decision.status or route is None:
@@ -637,37 +654,56 @@ class _Exchange:
         if decision.backend is None or not decision.backend.endpoints:
             self._answer_local(route.status_when_empty)
             return
-        if self.head.continue_:
-            self.client.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
-        key = self._next_endpoint()
-        upstream = self.client.server.take_idle(key)
+        client = self.client
+        if self.continue_:
+            client.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+        backend = decision.backend
+        rr = client.server.rr  # self._next_endpoint(), inline (hot path)
+        i = rr.get(backend.name, 0)
+        rr[backend.name] = i + 1
+        endpoint = backend.endpoints[i % len(backend.endpoints)]
+        key = endpoint.ip, endpoint.port
+        pool = client.server.pools.get(key)  # server.take_idle(key), inline (hot path)
+        upstream = None
+        while pool:
+            upstream = pool.pop()
+            if not upstream.transport.is_closing():
+                break
+            upstream = None
         if upstream is not None:  # the common case: one write of the head to a pooled connection
             self.up = upstream
             upstream.ex = self
             upstream.got_bytes = False
             self.tries = 1
             self.sent = True
-            upstream.transport.write(self._request_head(route))
+            if route.request_headers is None and self.authority and not (self.xff or self.chunked or self.upgrading):
+                upstream.transport.write(_FORWARD_HEAD % (  # _request_head's common case, inline (hot path)
+                    self.method, self.target, b"".join(self.forward), client.peer, client.forwarded, self.authority))
+            else:
+                upstream.transport.write(self._request_head(route))
         else:
             self.up_out.append(self._request_head(route))
             self.client._pause(_CONNECTING)
             self.task = self.client.loop.create_task(self._connect(key))
 
     def _request_head(self, route: Route | None) -> bytes:
-        head = self.head
+        head = self
         client = self.client
         lines = head.forward
         if route is not None and route.request_headers is not None:
             mod = route.request_headers
             lines = http1.modify_headers(lines, mod.set, mod.add, mod.remove)
+        xff = head.xff + b", " + client.peer if head.xff else client.peer
+        if head.authority and not head.chunked and not self.upgrading:  # the common case: one formatting
+            return _FORWARD_HEAD % (
+                head.method, head.target, b"".join(lines), xff, client.forwarded, head.authority)
         out = b"%b %b HTTP/1.1\r\n%bX-Forwarded-For: %b\r\n%b" % (
-            self.req.method, head.target, b"".join(lines),
-            head.xff + b", " + client.peer if head.xff else client.peer, client.forwarded)
+            head.method, head.target, b"".join(lines), xff, client.forwarded)
         if head.authority:
             out += b"X-Forwarded-Host: " + head.authority + b"\r\n"
         if head.chunked:
             out += b"Transfer-Encoding: chunked\r\n"
-        if self.upgrade:
+        if self.upgrading:
             out += b"Connection: upgrade\r\nUpgrade: " + head.upgrade + b"\r\n"
         return out + b"\r\n"
 
@@ -683,7 +719,7 @@ class _Exchange:
             else:
                 self.client.reject(413)
             return
-        if self.head.chunked:
+        if self.chunked:
             self.up_out.append(b"%x\r\n%b\r\n" % (len(data), data))
         else:
             self.up_out.append(data)
@@ -692,7 +728,7 @@ class _Exchange:
         if self.local:
             self.client.finished(self, self.keep)
             return
-        if self.head.chunked:
+        if self.chunked:
             self.up_out.append(b"0\r\n\r\n")
         if self.up is not None and self.up_out:
             self.flush_up()
@@ -757,29 +793,30 @@ class _Exchange:
     # -- response side --
 
     def on_response_head(self, upstream: _Upstream, status: int, head: http1.ResponseHead) -> None:
+        headers, length, chunked, upgrade = head
         self.response_started = True
         self.status = status
         client = self.client
         if status == 101:
             self.up_eof = False
             client.transport.write(b"%b%bConnection: upgrade\r\nUpgrade: %b\r\n\r\n"
-                                   % (http1.status_line(status), head.headers, head.upgrade))
+                                   % (http1.status_line(status), headers, upgrade))
             return
-        if self.upgrade:  # the backend refused the upgrade; the client's parser is past the request
+        if self.upgrading:  # the backend refused the upgrade; the client's parser is past the request
             self.keep = False
         tail = b"\r\n"
-        if not head.length and not (self.head_only or status in (204, 304) or status < 200):
-            self.up_eof = not head.chunked
-            if self.req.http11:
+        if not length and not (self.head_only or status in (204, 304) or status < 200):
+            self.up_eof = not chunked
+            if self.http11:
                 upstream.rechunk = True
                 tail = b"Transfer-Encoding: chunked\r\n\r\n"
             else:
                 self.keep = False
         if not self.keep or client.server.stopping:
             tail = tail[:-2] + b"Connection: close\r\n\r\n"
-        elif not self.req.http11:
+        elif not self.http11:
             tail = tail[:-2] + b"Connection: keep-alive\r\n\r\n"
-        upstream.down_out.append((http1.STATUS_LINES.get(status) or http1.status_line(status)) + head.headers + tail)
+        upstream.down_out += (http1.STATUS_LINES.get(status) or http1.status_line(status)), headers, tail
 
     def on_response_complete(self, upstream: _Upstream, reusable: bool) -> None:
         client = self.client
@@ -796,7 +833,12 @@ class _Exchange:
         server.counters[key] = server.counters.get(key, 0) + 1
         self.up = None
         upstream.ex = None
-        if reusable and self.req.complete and not self.up_out and not server.stopping:
+        pool = server.pools.get(upstream.key)  # server.release(upstream), inline (hot path)
+        if (reusable and self.complete and not self.up_out and not server.stopping and pool is not None
+                and len(pool) < server.config.max_idle_per_endpoint):
+            upstream.idle_since = upstream.loop.time()
+            pool.append(upstream)
+        elif reusable and self.complete and not self.up_out:
             server.release(upstream)
         else:
             upstream.transport.close()
@@ -818,8 +860,8 @@ class _Exchange:
         if client.closing:
             return
         if not upstream.got_bytes:
-            if (upstream.reused and not self.retried and self.req.method in http1.IDEMPOTENT
-                    and self.body_bytes == 0 and not self.head.chunked and self.head.content_length <= 0):
+            if (upstream.reused and not self.retried and self.method in http1.IDEMPOTENT
+                    and self.body_bytes == 0 and not self.chunked and self.content_length <= 0):
                 self.retried = True
                 self.up_out.insert(0, self._request_head(self.decision.route))
                 client._pause(_CONNECTING)
@@ -842,10 +884,10 @@ class _Exchange:
             self.fail(502)
 
     def on_timeout(self) -> None:
-        if not self.response_started and self.req.complete:
+        if not self.response_started and self.complete:
             self.abandon()
             self.fail(504)
-        elif not self.req.complete and not self.response_started:
+        elif not self.complete and not self.response_started:
             self.abandon()
             self.client.reject(408)
         else:
@@ -859,7 +901,7 @@ class _Exchange:
             return
         backend = self.decision.backend
         client.server.count(backend.name if backend else "-", status)
-        keep = self.keep and self.req.complete
+        keep = self.keep and self.complete
         client.transport.write(http1.local_response(status, close=not keep, head_only=self.head_only))
         self.response_done = True
         client._resume(_CONNECTING)
@@ -888,7 +930,7 @@ class _Exchange:
         self.response_done = self.local = True
         self.keep = self.keep and not client.server.stopping
         client.transport.write(http1.local_response(status, close=not self.keep, head_only=self.head_only))
-        if self.req.complete:
+        if self.complete:
             client.finished(self, self.keep)
 
     def _answer_redirect(self, status: int, location: str | None) -> None:
@@ -906,7 +948,7 @@ class _Exchange:
         self.keep = self.keep and not client.server.stopping
         client.transport.write(http1.local_response(status, close=not self.keep, head_only=self.head_only,
                                                     extra=extra))
-        if self.req.complete:
+        if self.complete:
             client.finished(self, self.keep)
 
 
@@ -949,7 +991,6 @@ class _Upstream(asyncio.Protocol):
             return
         self.got_bytes = True
         client = ex.client
-        client.deadline = self.loop.time() + self.response_timeout
         if self.in_head:
             self.head_buf += data
         try:
@@ -973,8 +1014,12 @@ class _Upstream(asyncio.Protocol):
             if self.ex is not None:
                 self.ex.on_bad_response(self)
             return
-        if self.ex is not None and self.down_out:
-            self.flush_down(self.ex.client)
+        ex = self.ex
+        if ex is not None:  # the response goes on (a complete one set the client's keep-alive deadline instead)
+            client = ex.client
+            client.deadline = self.loop.time() + self.response_timeout
+            if self.down_out:
+                self.flush_down(client)
 
     def flush_down(self, client: _Client) -> None:
         out = self.down_out
@@ -1021,8 +1066,8 @@ class _Upstream(asyncio.Protocol):
         if end - start > _MAX_RESPONSE_HEAD:
             raise http1.BadResponse("response head too large")  # llhttp reports it: the exchange gets 502
         status = self.parser.get_status_code()
-        self.informational = 100 <= status < 200 and status != 101
-        if self.informational:  # 100 Continue / 103 Early Hints: the proxy answered Expect itself
+        if 100 <= status < 200 and status != 101:  # 100 Continue / 103 Early Hints: the proxy answered Expect itself
+            self.informational = True  # on_message_complete resets it
             self.head_buf = buf[end:]  # the next head starts right after (a 1xx has no body)
             return
         self.in_head = False

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import random
 import time
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 
@@ -14,6 +17,7 @@ from svcnet.ingress.model import (
     PathMatch,
     PathType,
     PortRoutes,
+    Redirect,
     Route,
     RouteTable,
     ValueMatch,
@@ -150,3 +154,76 @@ def test_lookup_speed_in_1000_host_table() -> None:
 
 def half() -> float:
     return 0.5
+
+
+# ---- the memo ------------------------------------------------------------------------------------------------
+
+_PATHS = ("/", "/a", "/a/b", "/ab", "/api", "/api/x", "/items/7", "/items/x", "/exact")
+_HOSTS = ("a.test", "A.TEST:80", "b.test.", "x.wild.test", "y.x.wild.test", "other.org", "[::1]:80", "")
+
+
+def _random_route(rng: random.Random, n: int) -> Route:
+    kind = rng.choice((PathType.PREFIX, PathType.PREFIX, PathType.EXACT, PathType.REGEX))
+    value = {PathType.PREFIX: rng.choice(("/", "/a", "/api")), PathType.EXACT: rng.choice(("/exact", "/a")),
+             PathType.REGEX: "/items/[0-9]+"}[kind]
+    extras: dict[str, Any] = {}
+    if rng.random() < 0.2:
+        extras["method"] = rng.choice(("GET", "POST"))
+    if rng.random() < 0.15:
+        extras["headers"] = (ValueMatch("x-v", rng.choice(("1", "2"))),)
+    if rng.random() < 0.15:
+        extras["query"] = (ValueMatch("q", "1"),)
+    if rng.random() < 0.1:
+        extras["redirect"] = Redirect(hostname="r.test", prefix_path="/new")
+    else:
+        extras["backends"] = tuple(backend(f"b{n}-{i}", rng.choice((0, 1, 3)), rng.choice((0, 1, 2)))
+                                   for i in range(rng.choice((0, 1, 1, 1, 2, 3))))
+    return Route(PathMatch(kind, value), f"t/{n}", **extras)
+
+
+def _random_table(rng: random.Random) -> RouteTable:
+    def vhost() -> VirtualHost:
+        return VirtualHost(tuple(_random_route(rng, rng.randrange(1000)) for _ in range(rng.randrange(0, 5))))
+
+    ports = {}
+    for port in rng.sample((80, 443, 8080), rng.randrange(1, 3)):
+        ports[port] = PortRoutes(port, exact_hosts={"a.test": vhost(), "b.test": vhost()},
+                                 wildcard_hosts=((".wild.test", vhost()),) if rng.random() < 0.5 else (),
+                                 suffix_hosts=((".wild.test", vhost()),) if rng.random() < 0.3 else (),
+                                 default_host=vhost() if rng.random() < 0.5 else None)
+    return RouteTable(ports)
+
+
+def test_memoised_lookup_equals_plain_lookup() -> None:
+    """Over many random tables and requests (each key seen with varying headers, query and rand), the memoised
+    lookup answers exactly what the plain one does; and the memo is really used."""
+    rng = random.Random(8)
+    memoised = 0
+    for _ in range(200):
+        table = _random_table(rng)
+        for _ in range(300):
+            port, host, p = rng.choice((80, 443, 8080, 9999)), rng.choice(_HOSTS), rng.choice(_PATHS)
+            method, value = rng.choice(("GET", "POST")), rng.random()
+            headers = {"x-v": rng.choice(("1", "2"))} if rng.random() < 0.5 else {}
+            query = rng.choice(("", "q=1", "q=2&x=y"))
+            got = match.lookup(table, port, host, p, method, headers, query, fixed(value))
+            assert got == match.lookup_plain(table, port, host, p, method, headers, query, fixed(value))
+        memoised += len(table.memo)
+        assert all(d.location is None and (d.route is None or len(d.route.backends) <= 1)
+                   for d in table.memo.values())
+    assert memoised > 1000
+
+
+def fixed(value: float) -> Callable[[], float]:
+    return lambda: value
+
+
+def test_memo_is_bounded_and_per_table() -> None:
+    table = RouteTable({80: PortRoutes(80, default_host=VirtualHost((prefix("/", backend("a")),)))})
+    for i in range(match._MEMO_MAX + 10):
+        assert match.lookup(table, 80, "h", f"/{i}", "GET", {}, "", half).backend == backend("a")
+        assert len(table.memo) <= match._MEMO_MAX
+    match.lookup(table, 80, "h", "/" + "x" * match._MEMO_KEY_MAX, "GET", {}, "", half)
+    assert ("/" + "x" * match._MEMO_KEY_MAX) not in {key[2] for key in table.memo}
+    fresh = RouteTable(table.ports)
+    assert fresh.memo == {} and fresh == table

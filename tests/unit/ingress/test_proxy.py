@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import random
 import secrets
 import shutil
 import socket
@@ -592,10 +593,43 @@ _NGINX_HEAD = (b"HTTP/1.1 200 OK\r\nServer: nginx\r\nContent-Type: text/plain\r\
     pytest.param(b"HTTP/1.1 200 OK\r\nTEx: 1\r\nX-Connection: 2\r\nContent-Lengthy: 3\r\n\r\n",
                  b"TEx: 1\r\nX-Connection: 2\r\nContent-Lengthy: 3\r\n", False, False, b"",
                  id="names that only start or end like framing ones"),
+    pytest.param(b"HTTP/1.1 200 OK\r\nTrailer: X-Chunked\r\nUpgrade: h2c\r\nContent-Length: 1\r\n\r\n",
+                 b"Content-Length: 1\r\n", True, False, b"h2c", id="only Transfer-Encoding says chunked"),
+    pytest.param(b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n", b"", False, False, b"", id="all cut"),
+    pytest.param(b"HTTP/1.1 200 OK\r\nConnection: close\r\nX: 1\r\nTE: a\r\nY: 2\r\nUpgrade:\t a b \r\n\r\n",
+                 b"X: 1\r\nY: 2\r\n", False, False, b"a b", id="first, middle and last cut"),
 ])
 def test_scan_response_head(raw: bytes, headers: bytes, length: bool, chunked: bool, upgrade: bytes) -> None:
-    head = http1.scan_response_head(raw)
-    assert (head.headers, head.length, head.chunked, head.upgrade) == (headers, length, chunked, upgrade)
+    assert http1.scan_response_head(raw) == (headers, length, chunked, upgrade)
+
+
+def _reference_scan(raw: bytes) -> http1.ResponseHead:
+    """What `scan_response_head` must answer, written the slow and obvious way: line by line."""
+    kept, length, chunked, upgrade = [], False, False, b""
+    for line in raw.split(b"\r\n")[1:-2]:
+        name, _, value = line.partition(b":")
+        lname = name.lower()
+        if lname == b"content-length":
+            length = True
+        elif lname == b"transfer-encoding":
+            chunked = value.rstrip(b" \t").lower().endswith(b"chunked")
+        elif lname == b"upgrade":
+            upgrade = value.strip(b" \t")
+        if lname not in http1.HOP_BY_HOP:
+            kept.append(line + b"\r\n")
+    return b"".join(kept), length, chunked, upgrade
+
+
+def test_scan_response_head_agrees_with_a_line_by_line_scan() -> None:
+    rng = random.Random(11)
+    names = [b"Connection", b"Keep-Alive", b"Proxy-Connection", b"TE", b"Trailer", b"Transfer-Encoding", b"Upgrade",
+             b"Content-Length", b"Content-Type", b"Connectionx", b"X-Upgrade", b"Tex", b"Server", b"ETag"]
+    values = [b"", b" chunked", b"gzip, chunked ", b"chunked, gzip", b" keep-alive", b"\tWebSocket \t", b" 1"]
+    for _ in range(3000):
+        lines = [rng.choice(names) + b":" + rng.choice(values) for _ in range(rng.randrange(0, 7))]
+        lines = [bytes(c ^ 32 if 97 <= c | 32 <= 122 and rng.random() < 0.3 else c for c in line) for line in lines]
+        raw = b"HTTP/1.1 200 OK\r\n" + b"".join(line + b"\r\n" for line in lines) + b"\r\n"
+        assert http1.scan_response_head(raw) == _reference_scan(raw), raw
 
 
 class _Recorder:
