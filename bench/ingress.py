@@ -39,7 +39,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -48,61 +47,12 @@ from collections import deque
 from pathlib import Path
 from typing import Any
 
+from common import Processes, free_port, median, percentile_ms, wait_port
+
 REPO = Path(__file__).resolve().parents[1]
 BACKEND_IP, NGINX_IP, SVCNET_IP = "127.0.0.2", "127.0.0.3", "127.0.0.4"
 HOST = "bench.example.com"
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
-
-
-def free_port(ip: str) -> int:
-    with socket.socket() as s:
-        s.bind((ip, 0))
-        return int(s.getsockname()[1])
-
-
-def wait_port(ip: str, port: int, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            socket.create_connection((ip, port), timeout=1).close()
-            return
-        except OSError:
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"{ip}:{port} does not accept connections") from None
-            time.sleep(0.05)
-
-
-class Processes:
-    def __init__(self, tmp: Path) -> None:
-        self.tmp = tmp
-        self.procs: list[subprocess.Popen[bytes]] = []
-
-        self.groups: dict[str, int] = {}
-
-    def start(self, name: str, cmd: list[str]) -> None:
-        with (self.tmp / f"{name}.log").open("wb") as log:
-            self.procs.append(subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True))
-        self.groups[name] = self.procs[-1].pid
-
-    def cpu_seconds(self, name: str) -> float:
-        """User + system CPU time used so far by the process group `name` (its own session)."""
-        ticks = 0
-        for stat in Path("/proc").glob("[0-9]*/stat"):
-            with contextlib.suppress(OSError, ValueError, IndexError):
-                fields = stat.read_text().rsplit(")", 1)[1].split()
-                if int(fields[2]) == self.groups[name]:  # pgrp
-                    ticks += int(fields[11]) + int(fields[12])  # utime, stime
-        return ticks / os.sysconf("SC_CLK_TCK")
-
-    def stop(self) -> None:
-        for proc in reversed(self.procs):
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
 
 
 def _nginx(p: Processes, name: str, server_block: str) -> None:
@@ -294,20 +244,11 @@ def open_loop(target: str, rate: float, seconds: int, procs: int) -> dict[str, f
         results.append(json.loads(out))
     latencies = sorted(lat for r in results for lat in r["latencies"])
     lags = sorted(lag for r in results for lag in r["lags"])
-    return {"p50": pct(latencies, 50), "p99": pct(latencies, 99), "p999": pct(latencies, 99.9),
-            "lag_p99": pct(lags, 99), "gen_cpu": max(r["cpu"] / r["wall"] for r in results),
+    return {"p50": percentile_ms(latencies, 50), "p99": percentile_ms(latencies, 99),
+            "p999": percentile_ms(latencies, 99.9),
+            "lag_p99": percentile_ms(lags, 99), "gen_cpu": max(r["cpu"] / r["wall"] for r in results),
             "errors": sum(r["errors"] + r["lost"] for r in results), "queued": sum(r["queued"] for r in results),
             "rate": len(latencies) / (seconds * (1 - SKIP))}
-
-
-def pct(values: list[float], q: float) -> float:
-    if not values:
-        return float("nan")
-    return values[min(len(values) - 1, int(q / 100 * len(values)))] * 1000
-
-
-def median(values: list[float]) -> float:
-    return sorted(values)[len(values) // 2]
 
 
 async def main() -> int:

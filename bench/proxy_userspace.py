@@ -38,8 +38,6 @@ import json
 import os
 import re
 import shutil
-import signal
-import socket
 import ssl
 import subprocess
 import sys
@@ -50,52 +48,12 @@ from typing import Any
 
 import aiohttp
 import yaml
+from common import Processes, free_port, median, percentile_ms, wait_port
 
 REPO = Path(__file__).resolve().parents[1]
 SVCNET = str(REPO / ".venv" / "bin" / "svcnet")
 BACKEND_IP, HAPROXY_IP, CLUSTER_IP = "127.0.0.2", "127.0.0.3", "127.97.0.1"
 BIG = 128 << 20
-
-
-def free_port(ip: str = "127.0.0.1") -> int:
-    with socket.socket() as s:
-        s.bind((ip, 0))
-        return int(s.getsockname()[1])
-
-
-class Processes:
-    def __init__(self, tmp: Path) -> None:
-        self.tmp = tmp
-        self.procs: list[subprocess.Popen[bytes]] = []
-
-    def start(self, name: str, cmd: list[str], env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
-        with (self.tmp / f"{name}.log").open("wb") as log:
-            proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-                                    env={**os.environ, **(env or {})})
-        self.procs.append(proc)
-        return proc
-
-    def stop(self) -> None:
-        for proc in reversed(self.procs):
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
-
-
-def wait_port(ip: str, port: int, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            socket.create_connection((ip, port), timeout=1).close()
-            return
-        except OSError:
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"{ip}:{port} does not accept connections") from None
-            time.sleep(0.05)
 
 
 def start_nginx(p: Processes, port: int) -> None:
@@ -338,19 +296,10 @@ def open_loop(target: str, rate: float, seconds: int, procs: int, round_: int) -
     for r in results:
         if r["errors"]:
             print(f"  note: {r['errors']} open-loop samples against {target} failed, first: {r['first_error']}")
-    return {"p50": p(latencies, 50), "p99": p(latencies, 99), "p999": p(latencies, 99.9),
-            "lag_p99": p(lags, 99), "gen_cpu": max(r["cpu"] / r["wall"] for r in results),
+    return {"p50": percentile_ms(latencies, 50), "p99": percentile_ms(latencies, 99),
+            "p999": percentile_ms(latencies, 99.9),
+            "lag_p99": percentile_ms(lags, 99), "gen_cpu": max(r["cpu"] / r["wall"] for r in results),
             "errors": sum(r["errors"] for r in results), "rate": len(latencies) / (seconds * (1 - SKIP))}
-
-
-def p(values: list[float], q: float) -> float:
-    if not values:
-        return float("nan")
-    return values[min(len(values) - 1, int(q / 100 * len(values)))] * 1000
-
-
-def median(values: list[float]) -> float:
-    return sorted(values)[len(values) // 2]
 
 
 def time_wait() -> int:
