@@ -24,7 +24,8 @@ def test_ruff_clean() -> None:
 PURE_MODULES = [f"svcnet/node/{m}.py" for m in ("podspec", "podstatus", "ipam", "crilog", "images")] + \
     [f"svcnet/controllers/{m}.py" for m in ("endpoints", "replicas", "scheduling", "deployments", "garbage", "nodes",
                                              "loadbalancer", "mirroring")] + \
-    [f"svcnet/proxy/{m}.py" for m in ("model", "tracker", "schedulers", "affinity", "show", "health", "backends")] + \
+    [f"svcnet/proxy/{m}.py" for m in ("model", "tracker", "schedulers", "affinity", "show", "health", "backends",
+                                         "categorize")] + \
     [f"svcnet/ingress/{m}.py" for m in ("model", "match", "routes", "common", "backends", "ingress_compile",
                                          "gateway_compile", "show")]
 

@@ -41,12 +41,11 @@ from __future__ import annotations
 import base64
 import hashlib
 import ipaddress
-import socket
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from functools import lru_cache
 
-from svcnet.proxy import model
+from svcnet.proxy import categorize, model
 
 KUBE_SERVICES = "KUBE-SERVICES"
 KUBE_EXTERNAL_SERVICES = "KUBE-EXTERNAL-SERVICES"
@@ -151,12 +150,8 @@ def _endpoint_string(ep: model.EndpointInfo) -> str:
     return f"[{ep.ip}]:{ep.port}" if ":" in ep.ip else f"{ep.ip}:{ep.port}"
 
 
-def _v4(addresses: Iterable[str]) -> tuple[str, ...]:
-    return tuple(a for a in addresses if a and ":" not in a)
-
-
-def _sorted(endpoints: Iterable[model.EndpointInfo]) -> tuple[model.EndpointInfo, ...]:
-    return tuple(sorted(endpoints, key=lambda e: (socket.inet_aton(e.ip), e.port)))  # IPv4 only
+_v4 = categorize.v4
+_sorted = categorize.sorted_endpoints
 
 
 def _quote(text: str) -> str:
@@ -167,39 +162,10 @@ def _quote(text: str) -> str:
 
 
 @dataclass(frozen=True, slots=True)
-class _Plan:
-    """One service port with its endpoints categorised as kube's CategorizeEndpoints does."""
+class _Plan(categorize.PortEndpoints):
+    """A categorised service port and the hash its chains are named by."""
 
-    info: model.ServicePortInfo
-    cluster_ip: str
     hash: str
-    cluster_eps: tuple[model.EndpointInfo, ...]  # empty unless the Cluster chain is used
-    local_eps: tuple[model.EndpointInfo, ...]  # empty unless the Local chain is used
-    has_endpoints: bool  # usable endpoints on any node
-
-    @property
-    def name(self) -> str:
-        return str(self.info.name)
-
-    @property
-    def proto(self) -> str:
-        return self.info.protocol.lower()
-
-    @property
-    def accessible(self) -> bool:
-        return bool(self.info.node_port or self.external_ips or self.lb_ips)
-
-    @property
-    def external_ips(self) -> tuple[str, ...]:
-        return _v4(self.info.external_ips)
-
-    @property
-    def lb_ips(self) -> tuple[str, ...]:
-        return _v4(self.info.load_balancer_ips)
-
-    @property
-    def external_local(self) -> bool:
-        return self.info.external_local and self.accessible
 
     @property
     def svc_chain(self) -> str:
@@ -222,20 +188,8 @@ class _Plan:
         return self.svl_chain if self.external_local else self.svc_chain
 
     @property
-    def has_internal(self) -> bool:
-        return bool(self.local_eps) if self.info.internal_local else self.has_endpoints
-
-    @property
-    def has_external(self) -> bool:
-        return bool(self.local_eps) if self.external_local else self.has_endpoints
-
-    @property
     def uses_ext(self) -> bool:
         return self.has_endpoints and self.accessible
-
-    @property
-    def reachable(self) -> tuple[model.EndpointInfo, ...]:
-        return _sorted(set(self.cluster_eps) | set(self.local_eps))
 
     def policy_chains(self) -> frozenset[str]:
         """The SVC/SVL/EXT chains this service port needs (its SEP chains aside)."""
@@ -245,19 +199,11 @@ class _Plan:
 
 
 def _plan(info: model.ServicePortInfo, endpoints: Sequence[model.EndpointInfo], node: str) -> _Plan | None:
-    cluster_ips = _v4(info.cluster_ips)
-    if not cluster_ips:
+    port = categorize.categorize(info, endpoints, node)
+    if port is None:
         return None
-    eps = _sorted(e for e in endpoints if ":" not in e.ip)
-    accessible = bool(info.node_port or _v4(info.external_ips) or _v4(info.load_balancer_ips))
-    everywhere = model.usable(replace(info, internal_local=False) if info.internal_local else info, eps, node,
-                              external=False)
-    uses_cluster = not info.internal_local or accessible
-    uses_local = info.internal_local or (accessible and info.external_local)
-    # usable() keeps only this node's endpoints for the Local side of the traffic it is asked about
-    local = model.usable(info, eps, node, external=not info.internal_local) if uses_local else ()
-    return _Plan(info, cluster_ips[0], port_proto_hash(str(info.name), info.protocol.lower()),
-                 everywhere if uses_cluster else (), local, bool(everywhere))
+    return _Plan(port.info, port.cluster_ip, port.cluster_eps, port.local_eps, port.has_endpoints,
+                 port_proto_hash(port.name, port.proto))
 
 
 # --- output buffers -------------------------------------------------------------------------------------

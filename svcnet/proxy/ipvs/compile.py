@@ -27,7 +27,7 @@ import ipaddress
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from svcnet.proxy import model
+from svcnet.proxy import categorize, model
 from svcnet.proxy.ipvs.detect import SCHEDULERS
 
 DUMMY_DEVICE = "kube-ipvs0"
@@ -180,8 +180,7 @@ def jump_rules() -> list[list[str]]:
 # --- virtual servers ------------------------------------------------------------------------------------
 
 
-def _v4(addresses: Iterable[str]) -> tuple[str, ...]:
-    return tuple(a for a in addresses if a and ":" not in a)
+_v4 = categorize.v4
 
 
 def _dests(endpoints: Iterable[model.EndpointInfo]) -> tuple[RealServer, ...]:

@@ -42,12 +42,11 @@ from __future__ import annotations
 import base64
 import hashlib
 import ipaddress
-import socket
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
 
-from svcnet.proxy import model
+from svcnet.proxy import categorize, model
 from svcnet.proxy.iptables.compile import NodeInfo
 
 FAMILY, TABLE = "ip", "svcnet"
@@ -147,59 +146,18 @@ def _quote(text: str) -> str:
     return '"' + text.replace('"', "'") + '"'
 
 
-def _v4(addresses: Iterable[str]) -> tuple[str, ...]:
-    return tuple(a for a in addresses if a and ":" not in a)
-
-
-def _sorted(endpoints: Iterable[model.EndpointInfo]) -> tuple[model.EndpointInfo, ...]:
-    return tuple(sorted(endpoints, key=lambda e: (socket.inet_aton(e.ip), e.port)))
+_v4 = categorize.v4
+_sorted = categorize.sorted_endpoints
 
 
 # --- per service port plan ------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True, slots=True)
-class _Port:
-    """One service port with its endpoints categorised as kube's CategorizeEndpoints does."""
+class _Port(categorize.PortEndpoints):
+    """A categorised service port and the base its chains are named by."""
 
-    info: model.ServicePortInfo
-    cluster_ip: str
     base: str
-    cluster_eps: tuple[model.EndpointInfo, ...]  # empty unless the Cluster chain is used
-    local_eps: tuple[model.EndpointInfo, ...]  # empty unless the Local chain is used
-    has_endpoints: bool  # usable endpoints on any node
-
-    @property
-    def name(self) -> str:
-        return str(self.info.name)
-
-    @property
-    def proto(self) -> str:
-        return self.info.protocol.lower()
-
-    @property
-    def external_ips(self) -> tuple[str, ...]:
-        return _v4(self.info.external_ips)
-
-    @property
-    def lb_ips(self) -> tuple[str, ...]:
-        return _v4(self.info.load_balancer_ips)
-
-    @property
-    def accessible(self) -> bool:
-        return bool(self.info.node_port or self.external_ips or self.lb_ips)
-
-    @property
-    def external_local(self) -> bool:
-        return self.info.external_local and self.accessible
-
-    @property
-    def has_internal(self) -> bool:
-        return bool(self.local_eps) if self.info.internal_local else self.has_endpoints
-
-    @property
-    def has_external(self) -> bool:
-        return bool(self.local_eps) if self.external_local else self.has_endpoints
 
     @property
     def internal_chain(self) -> str:
@@ -214,23 +172,15 @@ class _Port:
         return EXTERNAL + self.base
 
     def endpoint_bases(self) -> dict[model.EndpointInfo, str]:
-        reachable = _sorted(set(self.cluster_eps) | set(self.local_eps))
-        return {ep: endpoint_name_base(self.info.name, ep) for ep in reachable}
+        return {ep: endpoint_name_base(self.info.name, ep) for ep in self.reachable}
 
 
 def _port(info: model.ServicePortInfo, endpoints: Sequence[model.EndpointInfo], node: str) -> _Port | None:
-    cluster_ips = _v4(info.cluster_ips)
-    if not cluster_ips:
+    port = categorize.categorize(info, endpoints, node)
+    if port is None:
         return None
-    eps = _sorted(e for e in endpoints if ":" not in e.ip)
-    accessible = bool(info.node_port or _v4(info.external_ips) or _v4(info.load_balancer_ips))
-    everywhere = model.usable(replace(info, internal_local=False), eps, node, external=False)
-    uses_cluster = not info.internal_local or accessible
-    uses_local = info.internal_local or (accessible and info.external_local)
-    # usable() keeps only this node's endpoints for the side of the traffic whose policy is Local
-    local = model.usable(info, eps, node, external=not info.internal_local) if uses_local else ()
-    return _Port(info, cluster_ips[0], service_name_base(info.name), everywhere if uses_cluster else (), local,
-                 bool(everywhere))
+    return _Port(port.info, port.cluster_ip, port.cluster_eps, port.local_eps, port.has_endpoints,
+                 service_name_base(info.name))
 
 
 # --- building -------------------------------------------------------------------------------------------

@@ -1,0 +1,88 @@
+"""Endpoint categorisation for the kernel proxy modes (kube-proxy's CategorizeEndpoints) — pure.
+
+A service port's traffic takes up to two paths: the Cluster path (every usable endpoint, any node) and the Local
+path (this node's endpoints only), depending on `internalTrafficPolicy`, `externalTrafficPolicy` and whether the
+port is reachable from outside (NodePort, externalIPs, LoadBalancer addresses). `categorize` decides which paths
+a port uses and with which endpoints; the iptables and nftables compilers extend `PortEndpoints` with their own
+chain names. IPv4 only, like those modes: IPv6 addresses and endpoints are left out.
+"""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, replace
+
+from svcnet.proxy import model
+
+
+def v4(addresses: Iterable[str]) -> tuple[str, ...]:
+    return tuple(a for a in addresses if a and ":" not in a)
+
+
+def sorted_endpoints(endpoints: Iterable[model.EndpointInfo]) -> tuple[model.EndpointInfo, ...]:
+    return tuple(sorted(endpoints, key=lambda e: (socket.inet_aton(e.ip), e.port)))  # IPv4 only
+
+
+@dataclass(frozen=True, slots=True)
+class PortEndpoints:
+    """One service port with its endpoints categorised as kube's CategorizeEndpoints does."""
+
+    info: model.ServicePortInfo
+    cluster_ip: str
+    cluster_eps: tuple[model.EndpointInfo, ...]  # empty unless the Cluster path is used
+    local_eps: tuple[model.EndpointInfo, ...]  # empty unless the Local path is used
+    has_endpoints: bool  # usable endpoints on any node
+
+    @property
+    def name(self) -> str:
+        return str(self.info.name)
+
+    @property
+    def proto(self) -> str:
+        return self.info.protocol.lower()
+
+    @property
+    def external_ips(self) -> tuple[str, ...]:
+        return v4(self.info.external_ips)
+
+    @property
+    def lb_ips(self) -> tuple[str, ...]:
+        return v4(self.info.load_balancer_ips)
+
+    @property
+    def accessible(self) -> bool:
+        return bool(self.info.node_port or self.external_ips or self.lb_ips)
+
+    @property
+    def external_local(self) -> bool:
+        return self.info.external_local and self.accessible
+
+    @property
+    def has_internal(self) -> bool:
+        return bool(self.local_eps) if self.info.internal_local else self.has_endpoints
+
+    @property
+    def has_external(self) -> bool:
+        return bool(self.local_eps) if self.external_local else self.has_endpoints
+
+    @property
+    def reachable(self) -> tuple[model.EndpointInfo, ...]:
+        return sorted_endpoints(set(self.cluster_eps) | set(self.local_eps))
+
+
+def categorize(info: model.ServicePortInfo, endpoints: Sequence[model.EndpointInfo], node: str
+               ) -> PortEndpoints | None:
+    """The port's paths and their endpoints; None when it has no IPv4 ClusterIP (nothing to program)."""
+    cluster_ips = v4(info.cluster_ips)
+    if not cluster_ips:
+        return None
+    eps = sorted_endpoints(e for e in endpoints if ":" not in e.ip)
+    accessible = bool(info.node_port or v4(info.external_ips) or v4(info.load_balancer_ips))
+    everywhere = model.usable(replace(info, internal_local=False) if info.internal_local else info, eps, node,
+                              external=False)
+    uses_cluster = not info.internal_local or accessible
+    uses_local = info.internal_local or (accessible and info.external_local)
+    # usable() keeps only this node's endpoints for the side of the traffic whose policy is Local
+    local = model.usable(info, eps, node, external=not info.internal_local) if uses_local else ()
+    return PortEndpoints(info, cluster_ips[0], everywhere if uses_cluster else (), local, bool(everywhere))
