@@ -13,6 +13,7 @@ import json
 import os
 import re
 import signal
+import socket
 import ssl
 import subprocess
 import sys
@@ -383,3 +384,20 @@ async def running(server: Server, *builders: Callable[[Any], Any]) -> AsyncItera
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         await client.close()
+
+
+def free_udp_tcp_port(ip: str = "127.0.0.1") -> int:
+    """A port free for both UDP and TCP on `ip` (a DNS server binds both; a port only UDP found free may still
+    be held on the TCP side, e.g. by a connection another test left in TIME_WAIT)."""
+    for _ in range(100):
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+            udp.bind((ip, 0))
+            port = int(udp.getsockname()[1])
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as tcp:
+                try:
+                    tcp.bind((ip, port))
+                except OSError:
+                    continue
+                return port
+    raise RuntimeError(f"no port free for both UDP and TCP on {ip}")
+

@@ -17,7 +17,7 @@ from pathlib import Path
 import dnslib
 import pytest
 
-from tests.e2e.conftest import SVCNET, Server, killpg, start_server, wait_for, write
+from tests.e2e.conftest import SVCNET, Server, free_udp_tcp_port, killpg, start_server, wait_for, write
 from tests.e2e.nodes import Node, run_node
 
 DNS_IP = "127.96.0.10"
@@ -78,7 +78,7 @@ def upstream() -> Upstream:
 @pytest.fixture(scope="module")
 def dns(server: Server, node: Node, upstream: Upstream, tmp_path_factory: pytest.TempPathFactory
         ) -> Iterator[dict[str, int]]:
-    ports = {"dns": _free_port(DNS_IP, socket.SOCK_DGRAM), "metrics": _free_port(), "health": _free_port()}
+    ports = {"dns": free_udp_tcp_port(DNS_IP), "metrics": _free_port(), "health": _free_port()}
     log = tmp_path_factory.mktemp("dns") / "dns.log"
     with log.open("wb") as out:
         proc = subprocess.Popen([str(SVCNET), "dns", "--listen", f"{DNS_IP}:{ports['dns']}",

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import REPO, SVCNET, Server, killpg, start_server, wait_for, write
+from tests.e2e.conftest import REPO, SVCNET, Server, free_udp_tcp_port, killpg, start_server, wait_for, write
 from tests.e2e.nodes import Node, run_node
 
 NODE = "doctor-node"
@@ -59,7 +59,7 @@ def _http_ok(port: int, path: str) -> bool:
 def cluster(server: Server, node: Node, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The proxy and the DNS server running; yields the DNS address for `--dns`."""
     logs = tmp_path_factory.mktemp("doctor")
-    healthz, dns_port, dns_health = _free_port(), _free_port(socket.SOCK_DGRAM), _free_port()
+    healthz, dns_port, dns_health = _free_port(), free_udp_tcp_port(), _free_port()
     proxy = _spawn(server, logs / "proxy.log", "proxy", "--hostname-override", NODE, "--node-ip", "127.0.0.1",
                    "--metrics-bind-address", f"127.0.0.1:{_free_port()}", "--healthz-bind-address",
                    f"127.0.0.1:{healthz}")
