@@ -7,7 +7,8 @@ Figures (goals from issue 7), per mode, for N services x 5 endpoints — svcnet'
 full sync <= 1.2 x bare load); then one-endpoint changes synced as partial syncs, end to end: a new snapshot
 handed to the proxier -> the rules in the kernel (goal < 50 ms at 10,000 services); nftables mode repeats it
 `--changes` times (an endpoint removed, then put back, on different services) and prints the median and the
-worst, after checking that the kernel's chain really changed. Sizes are per mode, because iptables-nft needs
+worst, after checking that the kernel's chain really changed; the load average is printed at the start and
+the end, as other work on the machine moves every figure. Sizes are per mode, because iptables-nft needs
 ~8 minutes for 10,000 services here: `--iptables-sizes` (default 1000,5000) and `--nftables-sizes` (default
 1000,5000,10000); an empty list skips the mode. Root only; every namespace is deleted on exit, even on failure.
 Usage: .venv/bin/python bench/proxy_rules.py [--iptables-sizes 1000,5000] [--nftables-sizes 1000,5000,10000]
@@ -148,6 +149,7 @@ async def main() -> int:
         return 2
     runs = [("iptables", sizes(args.sizes or args.iptables_sizes)),
             ("nftables", sizes(args.sizes or args.nftables_sizes))]
+    print("load average at start: {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
     print(f"{'mode':>8} {'services':>8} {'rules MB':>9} {'compile s':>10} {'full sync s':>12} {'bare load s':>12} "
           f"{'ratio':>6} {'partial ms':>11} {'worst ms':>9}")
     for mode, counts in runs:
@@ -159,6 +161,7 @@ async def main() -> int:
     print("bare load: iptables-restore --noflush / nft -f of the identical text into a fresh namespace; partial: "
           "iptables one change, nftables the median of --changes")
     print("goals: full sync <= 1.2 x bare load; partial sync of one endpoint < 50 ms at 10,000 services")
+    print("load average at end: {:.2f} {:.2f} {:.2f} (2 cores are shared with other work)".format(*os.getloadavg()))
     return 0
 
 

@@ -23,9 +23,10 @@ the table wholesale: `add table` ; `delete table` ; `table ip svcnet { ... }`. G
 sync left, it rather does `add table` ; `flush table` (every chain emptied), flushes the static maps and sets,
 deletes the chains, maps and sets no longer wanted (and sets whose declaration changed), then declares the
 whole table again -- so the affinity sets keep the source addresses they learnt (kube's behaviour) while
-every element mentioning a removed service address is gone. Partial syncs rather send the difference
-(`diff.render_diff`) between two tables, the new one computed by `update_table`, which redoes only the
-changed service ports (`port_rules`) and keeps every other port's objects as they were.
+every element mentioning a removed service address is gone (and what partial syncs left over is
+deleted). Partial syncs rather send the difference (`diff.render_partial`) between two tables, the new one
+computed by `update_table`, which redoes only the changed service ports (`port_rules`) and keeps every other
+port's objects as they were.
 
 Invariants:
 - Pure: no I/O, no clock, no randomness; the same input gives byte-identical text.
@@ -42,12 +43,13 @@ from __future__ import annotations
 import base64
 import hashlib
 import ipaddress
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
 
 from svcnet.proxy import categorize, model
 from svcnet.proxy.iptables.compile import NodeInfo
+from svcnet.proxy.nftables.patched import Edit
 
 FAMILY, TABLE = "ip", "svcnet"
 SERVICES, ENDPOINTS_CHECK, REJECT_CHAIN = "services", "endpoints-check", "reject-chain"
@@ -111,7 +113,11 @@ class PortRules:
 class Table:
     """Everything svcnet wants in `table ip svcnet` (`sets` and `chains`, in declaration order), with how it
     was put together so that `update_table` can redo only the service ports that changed: `ports` holds each
-    service port's contribution, `claims` the service ports (sorted) that want each map key -- the first wins."""
+    service port's contribution, `claims` the service ports (sorted) that want each map key -- the first wins.
+    `leftover_chains` and `leftover_sets` are what partial syncs left in the kernel for a later transaction to
+    delete (`diff`): chains emptied and affinity sets (as they were declared), referenced by nothing; a desired
+    table has none. `update_table` hands on its mappings patched, not copied (`patched.Patched`): read them,
+    never modify them."""
 
     sets: Mapping[str, NftSet]
     chains: Mapping[str, NftChain]
@@ -119,6 +125,8 @@ class Table:
     ports: Mapping[model.ServicePortName, PortRules] = field(default_factory=dict)
     claims: Mapping[tuple[str, str], tuple[model.ServicePortName, ...]] = field(default_factory=dict)
     static: PortRules | None = None  # the part that depends on the node only
+    leftover_chains: frozenset[str] = frozenset()
+    leftover_sets: Mapping[str, NftSet] = field(default_factory=dict)
 
 
 # --- names ----------------------------------------------------------------------------------------------
@@ -142,7 +150,8 @@ def endpoint_name_base(name: model.ServicePortName, endpoint: model.EndpointInfo
                              f"__{endpoint.ip.replace(':', '.')}/{endpoint.port}")
 
 
-def _quote(text: str) -> str:
+def quote(text: str) -> str:
+    """`text` as an nft string (a double quote inside becomes a single one)."""
     return '"' + text.replace('"', "'") + '"'
 
 
@@ -202,7 +211,7 @@ class _Builder:
         self.sets[name] = NftSet(keyword, spec, dynamic=dynamic)
 
     def element(self, name: str, key: str, verdict: str = "", comment: str = "") -> None:
-        note = f" comment {_quote(comment)}" if comment else ""
+        note = f" comment {quote(comment)}" if comment else ""
         self.elements.setdefault((name, key), key + note + (f" : {verdict}" if verdict else ""))
 
     def static_sets(self) -> dict[str, NftSet]:
@@ -377,11 +386,12 @@ def build_table(snapshot: model.Snapshot, node: NodeInfo) -> Table:
 def update_table(previous: Table, snapshot: model.Snapshot, node: NodeInfo,
                  changed: Iterable[model.ServicePortName]) -> Table:
     """`build_table(snapshot, node)` (equal as data, not in declaration order), computed from `previous` by
-    redoing only the `changed` service ports; every other port's chains and sets are the same objects."""
+    redoing only the `changed` service ports; every other port's chains and sets are the same objects, and
+    the table's mappings are `previous`'s patched (`patched.Edit`), not copied."""
     if previous.node != node or previous.static is None:
         return build_table(snapshot, node)
-    ports, chains, sets, claims = dict(previous.ports), dict(previous.chains), dict(previous.sets), \
-        dict(previous.claims)
+    ports, chains, sets, claims = Edit(previous.ports), Edit(previous.chains), Edit(previous.sets), \
+        Edit(previous.claims)
     touched: set[tuple[str, str]] = set()
     for name in sorted(set(changed)):
         old = ports.get(name)
@@ -405,25 +415,30 @@ def update_table(previous: Table, snapshot: model.Snapshot, node: NodeInfo,
                 claims[key] = tuple(sorted((*claims.get(key, ()), name)))
             touched.update(new.elements)
     _settle_claims(touched, ports, sets, claims)
-    return Table(sets, chains, node, ports, claims, previous.static)
+    return Table(sets.result(), chains.result(), node, ports.result(), claims.result(), previous.static)
 
 
 def _settle_claims(touched: Iterable[tuple[str, str]], ports: Mapping[model.ServicePortName, PortRules],
-                   sets: dict[str, NftSet], claims: dict[tuple[str, str], tuple[model.ServicePortName, ...]]) -> None:
-    """Give each touched map key the element of its first claimant, or remove it when nobody claims it."""
-    maps: dict[str, dict[str, str]] = {}
+                   sets: MutableMapping[str, NftSet],
+                   claims: MutableMapping[tuple[str, str], tuple[model.ServicePortName, ...]]) -> None:
+    """Give each touched map key the element of its first claimant, or remove it when nobody claims it (a
+    map whose elements stay as they were stays the very same object)."""
+    maps: dict[str, Edit[str, str]] = {}
     for map_name, key in sorted(touched):
         elements = maps.get(map_name)
         if elements is None:
-            elements = maps[map_name] = dict(sets[map_name].elements)
+            elements = maps[map_name] = Edit(sets[map_name].elements)
         owners = claims.get((map_name, key))
         if owners:
-            elements[key] = ports[owners[0]].elements[(map_name, key)]
+            text = ports[owners[0]].elements[(map_name, key)]
+            if elements.get(key) != text:
+                elements[key] = text
         else:
             elements.pop(key, None)
             claims.pop((map_name, key), None)
     for map_name, elements in maps.items():
-        sets[map_name] = replace(sets[map_name], elements=elements)
+        if elements.changes:
+            sets[map_name] = replace(sets[map_name], elements=elements.result())
 
 
 # --- rendering ------------------------------------------------------------------------------------------
@@ -438,7 +453,7 @@ def render_set(name: str, s: NftSet) -> list[str]:
 
 def render_chain(name: str, c: NftChain) -> list[str]:
     head = [f"\t\t{c.spec}"] if c.spec else []
-    head += [f"\t\tcomment {_quote(c.comment)}"] if c.comment else []
+    head += [f"\t\tcomment {quote(c.comment)}"] if c.comment else []
     return [f"\tchain {name} {{", *head, *(f"\t\t{rule}" for rule in c.rules), "\t}"]
 
 
@@ -467,6 +482,11 @@ def _cleanup(table: Table, previous: Table) -> list[str]:
         current = table.chains.get(name)
         if current is None or current.spec != chain.spec:
             lines += [f"add chain {where} {name}", f"delete chain {where} {name}"]
+    for name in sorted(name for name in previous.leftover_chains if name not in table.chains):
+        lines += [f"add chain {where} {name}", f"delete chain {where} {name}"]
+    for name, gone in sorted(previous.leftover_sets.items()):  # wanted again or not: a set comes back empty
+        lines.append(f"add {gone.keyword} {where} {name} {{ {'; '.join(gone.spec)}; }}")
+        lines.append(f"delete {gone.keyword} {where} {name}")
     return lines
 
 

@@ -3,26 +3,42 @@ kernel and the desired one, as one `nft -f` transaction that touches only what c
 partial sync: only the chains of changed services are rewritten, and map elements are added and deleted one
 by one instead of flushing the maps).
 
-Theory of operation. `plan_diff(previous, table)` compares the two tables as data -- objects that are the very
-same (`update_table` reuses every unchanged service port's chains and sets) are skipped without looking
-inside -- and `render_diff` writes the transaction in an order the kernel accepts:
+Cheap and costly commands. Before it evaluates a transaction, `nft` (1.0.6) fetches from the kernel what its
+commands might refer to (cache.c, `nft_cache_evaluate`): for `add rule`, `add element`, a `table { }` block
+and every `delete`, all chains, sets and objects -- at 10,000 services (60,000 chains, 10,000 anonymous maps)
+~0.4 s of listing, most of the partial sync. `add chain NAME { rules }`, `add set|map NAME { declaration;
+elements = { ... } }` and `flush chain` make it list the tables only. So a partial sync is written with those:
   1. `flush chain` every chain that is rewritten or goes away (its jumps and set references are released);
   2. `delete element` the map keys that go away or change (their verdicts release their chains);
   3. `delete set|map` / `delete chain` what goes away, or is re-created because its declaration changed
      (a new affinity timeout) -- sets first, as a map's verdicts may still name a chain;
-  4. one `table ip svcnet { ... }` block that declares the new sets (with their elements) and chains and
-     refills the rewritten chains;
-  5. `add element` the map keys that are new or changed.
-A re-created set or chain is referenced by chains (and map verdicts) that did not change themselves: those are
-rewritten (re-added) too, so nothing refers to an object while it is deleted.
+  4. `add chain NAME` every new chain, empty: a rule may jump to a chain declared after its own;
+  5. `add set|map NAME { ... }` the new sets (with their elements), the maps that get elements (with just
+     those) and, declared again as they are (a no-op in the kernel), the sets the written chains look up
+     -- `nft` must know a set to compile `@name`, and this way it does without listing the kernel;
+  6. `add chain NAME { rules }` every chain that is new or rewritten (a rewritten one was flushed in 1.).
+Steps 2 and 3 are the costly ones. Removing an endpoint needs neither: its chain, flushed in 1., and its
+affinity set, if any, are referenced by nothing any more and left in the kernel (*leftovers*, as kube-proxy's
+stale chains, which it deletes a second later), to be deleted by the next transaction that pays for the
+listing anyway, or once more than `LEFTOVERS_MAX` have piled up; a full sync deletes them too
+(`compile.render`). A chain that comes back while left over is simply refilled; an affinity set is deleted
+and declared anew (costly), so that it starts empty as kube's would. A re-created set or chain is referenced
+by chains (and map verdicts) that did not change themselves: those are rewritten (re-added) too, so nothing
+refers to an object while it is deleted.
+
+What no transaction form avoids is the kernel's own check at commit (nf_tables_validate): any new rule or
+verdict element makes it walk every chain reachable from each base chain, once per base chain -- kube's
+layout has two (nat-prerouting and nat-output both jump to `services`), ~35-40 ms each at 10,000 services
+on a 2-core VM, ~4 ms at 1,000.
 
 Invariants:
 - Pure: (previous Table, new Table) -> text; no change at all gives "" (nothing to send).
-- Sets marked dynamic (affinity) are never flushed nor written to unless their declaration changed, so the
-  source addresses they learnt survive partial syncs.
-- Applied to a kernel holding exactly `previous`, the transaction leaves exactly `table`. Against a kernel
-  that drifted (a chain or the table removed behind svcnet's back) it fails as a whole, and the proxier falls
-  back to a whole-table transaction.
+- Sets marked dynamic (affinity) are never flushed nor given elements unless their declaration changed (they
+  are only declared again as they are), so the source addresses they learnt survive partial syncs.
+- Applied to a kernel holding exactly `previous` (with its leftovers), the transaction leaves exactly `table`
+  plus the Diff's leftovers (chains empty), referenced by nothing. Against a kernel that drifted (a
+  rewritten chain or the table removed behind svcnet's back) it fails as a whole, and the proxier falls back
+  to a whole-table transaction.
 """
 
 from __future__ import annotations
@@ -32,10 +48,13 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 
 from svcnet.proxy import model
-from svcnet.proxy.nftables.compile import FAMILY, TABLE, NftChain, NftSet, Table, render_chain, render_set
+from svcnet.proxy.nftables.compile import FAMILY, TABLE, NftChain, NftSet, Table, quote
+from svcnet.proxy.nftables.patched import moved_keys
 
 WHERE = f"{FAMILY} {TABLE}"
+LEFTOVERS_MAX = 1000  # chains left over before a partial sync pays for deleting them (one listing each time)
 _REFERENCE = re.compile(r"(?:goto|jump) ([^\s,}]+)|@([^\s,}]+)")
+_LOOKUP = re.compile(r"@([^\s,}]+)")
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,13 +65,21 @@ class Diff:
     delete_elements: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # map -> keys
     delete_sets: tuple[tuple[str, str], ...] = ()  # (keyword, name)
     delete_chains: tuple[str, ...] = ()
-    declare_sets: tuple[str, ...] = ()
+    new_chains: tuple[str, ...] = ()  # declared empty before any rule is written
+    declare_sets: tuple[str, ...] = ()  # new or re-created
     write_chains: tuple[str, ...] = ()  # declared (new) or refilled (rewritten)
     add_elements: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # map -> element texts
+    leftover_chains: frozenset[str] = frozenset()  # what the kernel keeps, unreferenced, after this transaction
+    leftover_sets: Mapping[str, NftSet] = field(default_factory=dict)
 
     def __bool__(self) -> bool:
         return bool(self.flush_chains or self.delete_elements or self.delete_chains or self.delete_sets
                      or self.declare_sets or self.write_chains or self.add_elements)
+
+    @property
+    def lists_the_kernel(self) -> bool:
+        """True when `nft` lists the kernel's chains and sets for this transaction anyway (it deletes)."""
+        return bool(self.delete_elements or self.delete_sets or self.delete_chains)
 
 
 def _redeclared(old: NftSet | NftChain, new: NftSet | NftChain | None) -> bool:
@@ -104,9 +131,13 @@ def _stale(old: Mapping[str, NftSet | NftChain], new: Mapping[str, NftSet | NftC
 
 
 def _moved(previous: Table, table: Table) -> list[model.ServicePortName]:
-    """The service ports whose contribution is not the very same object in both tables (walked side by side
-    while both list the same ports in the same order, as `update_table` keeps them, so no key is hashed)."""
+    """The service ports whose contribution is not the very same object in both tables: read off the layers
+    of changes when `update_table` patched one's ports into the other's (`patched.moved_keys`), else walked
+    side by side while both list the same ports in the same order, as `update_table` keeps them."""
     before, after = previous.ports, table.ports
+    moved = moved_keys(before, after)
+    if moved is not None:
+        return moved
     if len(before) == len(after):
         moved = []
         for (name, was), (now_name, rules) in zip(before.items(), after.items(), strict=True):
@@ -147,8 +178,25 @@ def _narrowed(previous: Table, table: Table) -> tuple[Table, Table]:
     return _restrict(previous, names, keys), _restrict(table, names, keys)
 
 
+def _leave_or_delete(diff: Diff, chains: list[str], sets: Mapping[str, NftSet], previous: Table,
+                     table: Table) -> Diff:
+    """`diff` with what goes away (`chains`, affinity `sets`, and what was left over before and is not wanted
+    back) deleted when the transaction pays for `nft`'s listing anyway or too much would be left, else left
+    for a later transaction (the chains flushed)."""
+    old_chains = sorted(name for name in previous.leftover_chains if name not in table.chains)
+    old_sets = {name: s for name, s in previous.leftover_sets.items() if name not in table.sets}
+    if diff.lists_the_kernel or len(old_chains) + len(old_sets) + len(chains) + len(sets) > LEFTOVERS_MAX:
+        going = {**sets, **dict(sorted(old_sets.items()))}
+        return replace(diff, delete_sets=(*diff.delete_sets, *((s.keyword, name) for name, s in going.items())),
+                       delete_chains=(*diff.delete_chains, *chains, *old_chains))
+    return replace(diff, leftover_chains=frozenset((*old_chains, *chains)), leftover_sets={**old_sets, **sets})
+
+
 def plan_diff(previous: Table, table: Table) -> Diff:
+    """What the partial sync from `previous` (in the kernel, with its leftovers) to `table` changes."""
+    kernel, whole = previous, table
     previous, table = _narrowed(previous, table)
+    revived = [name for name in table.sets if name in kernel.leftover_sets]  # to declare anew, empty
     stale_sets, stale_chains = _stale(previous.sets, table.sets), _stale(previous.chains, table.chains)
     recreated = {n for n in stale_sets if n in table.sets} | {n for n in stale_chains if n in table.chains}
     before = previous.chains
@@ -161,37 +209,93 @@ def plan_diff(previous: Table, table: Table) -> Diff:
         kept = {name: c for name, c in table.chains.items() if name in before and name not in recreated}
         rewritten |= _referrers(kept, recreated)
     deletes, adds = _element_changes(previous, table, recreated & set(table.chains))
-    stale = set(stale_chains)
-    return Diff(
-        flush_chains=tuple(name for name in before if name in rewritten or name in stale),
+    going_sets = {name: previous.sets[name] for name in stale_sets
+                  if name not in table.sets and previous.sets[name].dynamic}
+    diff = Diff(
+        flush_chains=tuple(name for name in before if name in rewritten or name in stale_chains),
         delete_elements=deletes,
-        delete_sets=tuple((previous.sets[name].keyword, name) for name in stale_sets),
-        delete_chains=tuple(stale_chains),
+        delete_sets=(*((kernel.leftover_sets[name].keyword, name) for name in revived),
+                     *((previous.sets[name].keyword, name) for name in stale_sets if name not in going_sets)),
+        delete_chains=tuple(name for name in stale_chains if name in recreated),
+        new_chains=tuple(new_chains),
         declare_sets=tuple(name for name, s in table.sets.items()
                            if (was := previous.sets.get(name)) is not s and (was is None or name in recreated)),
         write_chains=tuple(name for name in table.chains if name in rewritten or name in new_chains),
         add_elements=adds)
+    if not diff:
+        return diff
+    return _leave_or_delete(diff, [name for name in stale_chains if name not in recreated], going_sets, kernel,
+                            whole)
+
+
+# --- rendering ------------------------------------------------------------------------------------------
 
 
 def _elements(verb: str, changes: Mapping[str, Iterable[str]]) -> list[str]:
     return [f"{verb} element {WHERE} {name} {{ {', '.join(items)} }}" for name, items in changes.items()]
 
 
-def render_diff(previous: Table, table: Table) -> str:
-    """The partial-sync transaction from `previous` (in the kernel) to `table`; "" when nothing changed."""
-    diff = plan_diff(previous, table)
+def _declaration(name: str, s: NftSet, elements: Iterable[str] = ()) -> str:
+    """`add set|map NAME { type ...; ...; [elements = { ... }] }`: creates the set, or (declared as it is in the
+    kernel) leaves it alone apart from adding `elements`."""
+    items = ", ".join(elements)
+    return f"add {s.keyword} {WHERE} {name} {{ {'; '.join(s.spec)};{f' elements = {{ {items} }}' if items else ''} }}"
+
+
+def _header(c: NftChain) -> list[str]:
+    return ([c.spec] if c.spec else []) + ([f"comment {quote(c.comment)}"] if c.comment else [])
+
+
+def _set_lines(diff: Diff, table: Table) -> list[str]:
+    """Step 5: each set once -- new ones whole, maps that get elements with those, and the sets the written
+    chains look up as they are."""
+    looked_up = sorted({ref for name in diff.write_chains for rule in table.chains[name].rules
+                        for ref in _LOOKUP.findall(rule)} - set(diff.declare_sets) - set(diff.add_elements))
+    lines = [_declaration(name, table.sets[name], table.sets[name].elements.values()) for name in diff.declare_sets]
+    lines += [_declaration(name, table.sets[name], items) for name, items in diff.add_elements.items()]
+    return lines + [_declaration(name, table.sets[name]) for name in looked_up if name in table.sets]
+
+
+def _new_chain_lines(diff: Diff, table: Table) -> list[str]:
+    """Step 4: new chains declared empty (with their type or comment)."""
+    lines = []
+    for name in diff.new_chains:
+        head = _header(table.chains[name])
+        lines.append(f"add chain {WHERE} {name}" + (f" {{ {'; '.join(head)}; }}" if head else ""))
+    return lines
+
+
+def _write_chain_lines(diff: Diff, table: Table) -> list[str]:
+    """Step 6: every written chain filled (new) or refilled (flushed in step 1)."""
+    lines = []
+    for name in diff.write_chains:
+        if rules := table.chains[name].rules:
+            lines += [f"add chain {WHERE} {name} {{", *(f"\t{rule}" for rule in rules), "}"]
+    return lines
+
+
+def render_plan(diff: Diff, table: Table) -> str:
+    """The `nft -f` text of `diff` (planned towards `table`); "" when it changes nothing."""
     if not diff:
         return ""
     lines = [f"flush chain {WHERE} {name}" for name in diff.flush_chains]
     lines += _elements("delete", diff.delete_elements)
     lines += [f"delete {keyword} {WHERE} {name}" for keyword, name in diff.delete_sets]
     lines += [f"delete chain {WHERE} {name}" for name in diff.delete_chains]
-    if diff.declare_sets or diff.write_chains:
-        lines.append(f"table {WHERE} {{")
-        for name in diff.declare_sets:
-            lines += render_set(name, table.sets[name])
-        for name in diff.write_chains:
-            lines += render_chain(name, table.chains[name])
-        lines.append("}")
-    lines += _elements("add", diff.add_elements)
+    lines += [*_new_chain_lines(diff, table), *_set_lines(diff, table), *_write_chain_lines(diff, table)]
     return "\n".join(lines) + "\n"
+
+
+def render_diff(previous: Table, table: Table) -> str:
+    """The partial-sync transaction from `previous` (in the kernel) to `table`; "" when nothing changed."""
+    return render_plan(plan_diff(previous, table), table)
+
+
+def render_partial(previous: Table, table: Table) -> tuple[Table, str]:
+    """(the table the kernel holds once the transaction went through -- `table` with its leftover chains --,
+    the transaction) for a partial sync from `previous`."""
+    diff = plan_diff(previous, table)
+    if not diff:
+        return replace(table, leftover_chains=previous.leftover_chains, leftover_sets=previous.leftover_sets), ""
+    return (replace(table, leftover_chains=diff.leftover_chains, leftover_sets=diff.leftover_sets),
+            render_plan(diff, table))
