@@ -9,9 +9,11 @@ Figures (goals from the issue):
      of the per-round svcnet/HAProxy ratios is printed too;
   3. added p99 latency at half of svcnet's maximum connection rate (the median of its 1 s wrk rounds from 2) —
      goal <= 1 ms. Measured OPEN-LOOP at one constant rate for all three targets by a generator in its own
-     process(es) (this script with `--load`, uvloop, --load-procs): sample i is due at start + i / rate, released
-     by a 1 ms timer tick, and is one new TCP connection with one short request (`Connection: close`); its latency
-     runs from its SCHEDULED time to the end of the answer, so generator lag counts (no coordinated omission).
+     process(es) (this script with `--load`, --load-procs; its own epoll set and non-blocking sockets, no task
+     or protocol object per sample, so that it takes as little of the shared cores as it can): sample i is due
+     at start + i / rate, released by epoll waits of whole milliseconds, and is one new TCP connection with one
+     short request (`Connection: close`); its latency runs from its SCHEDULED time to the end of the answer, so
+     generator lag counts (no coordinated omission).
      The generator prints its CPU use and send lag so that it can be seen not to be the bottleneck. --rounds
      rounds, interleaved in a rotating order; per round added p99 = p99(proxy) - p99(direct); the median round
      and min/max are printed. TIME_WAIT: the rate phase leaves ~100k sockets in TIME_WAIT, so before this phase
@@ -19,8 +21,9 @@ Figures (goals from the issue):
      the rate phase, and each generator connects from its own source address, fresh per round (127.1.R.P), so
      its 4-tuples never meet an earlier round's; the proxies' own connections to nginx cannot be moved that way.
      The generators share the 2 cores with the proxies, so every figure includes that contention.
-svcnet runs for real: an API server in loopback mode, a selectorless Service (ClusterIP 127.97.0.1:80) with a
-hand-written EndpointSlice pointing at nginx, and `svcnet proxy`. Everything is on 127.0.0.0/8; processes run in
+svcnet runs for real: an API server in loopback mode, a selectorless Service (ClusterIP 127.113.0.1:80) with a
+hand-written EndpointSlice pointing at nginx, and `svcnet proxy`. Everything is on 127.0.0.0/8, the services in a
+range of their own (127.112.0.0/12, so that the run can share the machine with `svcnet up`); processes run in
 their own process groups and are killed, with the temp dir, on any exit. Install the anchors with
 `scripts/install.sh --bench`.
 Usage: .venv/bin/python bench/proxy_userspace.py [--seconds S] [--rate R] [--rounds N] [--latency-seconds S]
@@ -34,10 +37,13 @@ import argparse
 import asyncio
 import base64
 import contextlib
+import errno
 import json
 import os
 import re
+import select
 import shutil
+import socket
 import ssl
 import subprocess
 import sys
@@ -52,7 +58,7 @@ from common import Processes, free_port, median, percentile_ms, wait_port
 
 REPO = Path(__file__).resolve().parents[1]
 SVCNET = str(REPO / ".venv" / "bin" / "svcnet")
-BACKEND_IP, HAPROXY_IP, CLUSTER_IP = "127.0.0.2", "127.0.0.3", "127.97.0.1"
+BACKEND_IP, HAPROXY_IP, CLUSTER_IP = "127.0.0.2", "127.0.0.3", "127.113.0.1"
 BIG = 128 << 20
 
 
@@ -99,7 +105,7 @@ backend b
 async def start_svcnet(p: Processes, backend_port: int) -> None:
     api = p.tmp / "api"
     p.start("apiserver", [SVCNET, "apiserver", "--data-dir", str(api), "--port", str(free_port()),
-                          "--service-cluster-ip-range", "127.96.0.0/12"])
+                          "--service-cluster-ip-range", "127.112.0.0/12"])
     kubeconfig = api / "kubeconfig"
     deadline = time.monotonic() + 30
     while not kubeconfig.exists():
@@ -180,39 +186,14 @@ def connection_rate(target: str, seconds: int) -> float:
 SKIP = 0.1  # the first tenth of each open-loop run is warm-up, left out of the figures
 
 
-class _Sample(asyncio.Protocol):
-    """One sample of the open-loop generator: a new connection, one request, the answer read to its end."""
-
-    def __init__(self, gen: OpenLoop, due: float) -> None:
-        self.gen = gen
-        self.due = due
-        self.buf = b""
-        self.done = False
-
-    def connection_made(self, transport: Any) -> None:
-        transport.write(self.gen.request)
-
-    def data_received(self, data: bytes) -> None:
-        self.buf += data
-        end = self.buf.find(b"\r\n\r\n")
-        if self.done or end < 0:
-            return
-        match = _CONTENT_LENGTH.search(self.buf, 0, end)
-        if len(self.buf) >= end + 4 + (int(match.group(1)) if match else 0):
-            self.done = True
-            self.gen.answered(self.due, self.buf.startswith(b"HTTP/1.1 200 "))
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        if not self.done:
-            self.gen.failed(f"closed before the answer ended: {exc!r}")
-
-
-_CONTENT_LENGTH = re.compile(rb"\r\ncontent-length:[ \t]*(\d+)", re.IGNORECASE)
-
-
 class OpenLoop:
     """Constant-rate load, one new TCP connection per sample: sample i is due at start + i / rate, whatever the
-    answers do; its latency runs from that due time to the end of its answer (no coordinated omission)."""
+    answers do; its latency runs from that due time to the end of its answer (no coordinated omission).
+
+    Kept lean so that the generator perturbs the machine as little as it can (it shares the cores with what it
+    measures): its own epoll set and non-blocking sockets, no task or protocol object per sample. A sample sends
+    its request as soon as the connection is up (on loopback, usually right after connect()), reads the answer
+    until its Content-Length is complete, and closes."""
 
     def __init__(self, host: str, rate: float, seconds: float) -> None:
         self.request = f"GET /small HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n".encode()
@@ -221,54 +202,104 @@ class OpenLoop:
         self.samples: list[tuple[float, float]] = []  # (due, seconds from due to the end of the answer)
         self.lags: list[float] = []  # seconds from due to the connect call
         self.errors: list[str] = []
-        self.finished = asyncio.Event()
+        self._open: dict[int, tuple[socket.socket, float, bytearray, bool]] = {}  # fd -> (sock, due, buf, sent)
+        self._epoll = select.epoll()
 
-    def answered(self, due: float, ok: bool) -> None:
-        if ok:
-            self.samples.append((due, time.perf_counter() - due))
-        else:
-            self.failed("answer other than 200")
-        self._count()
-
-    def failed(self, error: str) -> None:
-        self.errors.append(error)
-        self._count()
-
-    def _count(self) -> None:
-        if len(self.samples) + len(self.errors) >= self.total:
-            self.finished.set()
-
-    async def _connect(self, ip: str, port: int, source: str, due: float) -> None:
-        try:
-            await asyncio.get_running_loop().create_connection(lambda: _Sample(self, due), ip, port,
-                                                               local_addr=(source, 0))
-        except OSError as exc:
-            self.failed(f"connect: {exc!r}")
-
-    async def run(self, ip: str, port: int, source: str) -> None:
-        interval = 1 / self.rate
-        start = time.perf_counter() + 0.05
-        tasks = set()
-        i = 0
-        while i < self.total:
+    def run(self, ip: str, port: int, source: str) -> None:
+        interval, start, i = 1 / self.rate, time.perf_counter() + 0.05, 0
+        deadline = start + self.total * interval + 10
+        while (i < self.total or self._open) and time.perf_counter() < deadline:
             now = time.perf_counter()
             while i < self.total and start + i * interval <= now:
-                due = start + i * interval
-                self.lags.append(now - due)
-                task = asyncio.create_task(self._connect(ip, port, source, due))
-                tasks.add(task)
-                task.add_done_callback(tasks.discard)
+                self._start(ip, port, source, start + i * interval, now)
                 i += 1
-            await asyncio.sleep(max(start + i * interval - time.perf_counter(), 0.001))  # never spin
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self.finished.wait(), 10)
+            wait = max(start + i * interval - time.perf_counter(), 0) if i < self.total else 0.1
+            for fd, events in self._epoll.poll(wait):
+                self._event(fd, events)
+        for fd in list(self._open):
+            self._finish(fd, "no answer")
+
+    def _start(self, ip: str, port: int, source: str, due: float, now: float) -> None:
+        self.lags.append(now - due)
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM | socket.SOCK_NONBLOCK)
+        try:
+            sock.bind((source, 0))
+            error = sock.connect_ex((ip, port))
+        except OSError as exc:
+            sock.close()
+            self.errors.append(f"connect: {exc!r}")
+            return
+        if error not in (0, errno.EINPROGRESS):
+            sock.close()
+            self.errors.append(f"connect: {os.strerror(error)}")
+            return
+        fd = sock.fileno()
+        self._open[fd] = (sock, due, bytearray(), False)
+        sent = self._send(fd)
+        if fd in self._open:  # (a failed send closed it)
+            self._epoll.register(fd, select.EPOLLIN if sent else select.EPOLLOUT | select.EPOLLIN)
+
+    def _send(self, fd: int) -> bool:
+        """Send the request if the connection is up: True when sent (False while connecting: its output edge
+        comes later; a failure finishes the sample)."""
+        sock, due, buf, _ = self._open[fd]
+        try:
+            sock.send(self.request)  # far smaller than a socket buffer: all or nothing
+        except (BlockingIOError, OSError) as exc:
+            if not isinstance(exc, BlockingIOError) and exc.errno != errno.ENOTCONN:
+                self._finish(fd, f"send: {exc!r}")
+            return False
+        self._open[fd] = (sock, due, buf, True)
+        return True
+
+    def _event(self, fd: int, events: int) -> None:
+        if fd not in self._open:
+            return
+        sock, due, buf, sent = self._open[fd]
+        if not sent:
+            if events & (select.EPOLLERR | select.EPOLLHUP):
+                error = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+                self._finish(fd, f"connect: {os.strerror(error) if error else 'hang-up'}")
+            elif events & select.EPOLLOUT and self._send(fd) and fd in self._open:
+                self._epoll.modify(fd, select.EPOLLIN)
+            return
+        try:
+            data = sock.recv(65536)
+        except BlockingIOError:
+            return
+        except OSError as exc:
+            self._finish(fd, f"recv: {exc!r}")
+            return
+        buf += data
+        end = buf.find(b"\r\n\r\n")
+        if end >= 0:
+            match = _CONTENT_LENGTH.search(buf, 0, end)
+            if len(buf) >= end + 4 + (int(match.group(1)) if match else 0):
+                latency = time.perf_counter() - due
+                if buf.startswith(b"HTTP/1.1 200 "):
+                    self.samples.append((due, latency))
+                    self._finish(fd, "")
+                else:
+                    self._finish(fd, "answer other than 200")
+                return
+        if not data:
+            self._finish(fd, "closed before the answer ended")
+
+    def _finish(self, fd: int, error: str) -> None:
+        sock = self._open.pop(fd)[0]
+        if error:
+            self.errors.append(error)
+        sock.close()  # leaves the epoll set with it
 
 
-async def load_main(ip: str, port: int, rate: float, seconds: float, source: str) -> None:
+_CONTENT_LENGTH = re.compile(rb"\r\ncontent-length:[ \t]*(\d+)", re.IGNORECASE)
+
+
+def load_main(ip: str, port: int, rate: float, seconds: float, source: str) -> None:
     """`--load`: one generator process, connecting from `source`; prints its figures as one JSON line."""
     gen = OpenLoop(ip, rate, seconds)
     cpu0, wall0 = time.process_time(), time.perf_counter()
-    await gen.run(ip, port, source)
+    gen.run(ip, port, source)
     cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
     first = min((due for due, _ in gen.samples), default=0.0) + SKIP * seconds
     missing = gen.total - len(gen.samples) - len(gen.errors)
@@ -368,7 +399,7 @@ async def main() -> int:
     args = parse_args()
     if args.load:
         ip, port, rate, seconds, source = args.load
-        await load_main(ip, int(port), float(rate), float(seconds), source)
+        load_main(ip, int(port), float(rate), float(seconds), source)
         return 0
     for tool in ("nginx", "haproxy", "wrk", "curl"):
         if shutil.which(tool) is None and not Path(f"/usr/sbin/{tool}").exists():

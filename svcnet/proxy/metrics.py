@@ -30,7 +30,7 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4, generate_latest
-from prometheus_client.metrics_core import Metric
+from prometheus_client.metrics_core import CounterMetricFamily, Metric
 
 from svcnet.proxy.backends import Backend, VirtualServer
 
@@ -91,7 +91,6 @@ class ProxyMetrics:
     CONTENT_TYPE = CONTENT_TYPE
 
     def __init__(self, clock: Callable[[], float] = time.time) -> None:
-        self._connection_children: dict[tuple[str, str], Any] = {}
         self._clock = clock
         self.registry = CollectorRegistry(auto_describe=True)
         self._define_sync_metrics()
@@ -154,9 +153,8 @@ class ProxyMetrics:
         self._inactive = Gauge(
             "svcnet_proxy_backend_inactive_connections",
             "Closing connections (UDP: recent flows) per backend", ["service", "backend"], registry=reg)
-        self._connections = Counter(
-            "svcnet_proxy_connections_total", "Proxied connection attempts by outcome",
-            ["service", "result"], registry=reg)
+        self._connections = _ConnectionCounts()
+        reg.register(self._connections)
 
     # -- sync loop ---------------------------------------------------------------------------------------
 
@@ -215,13 +213,13 @@ class ProxyMetrics:
     # -- data path ---------------------------------------------------------------------------------------
 
     def connection(self, service: str, result: ConnectionResult | str) -> None:
-        """Count one proxied connection attempt for `service` (a `service_label`). On the data path, so the
-        labelled child is looked up once per (service, result)."""
-        child = self._connection_children.get((service, result))
-        if child is None:
-            child = self._connections.labels(service=service, result=ConnectionResult(result).value)
-            self._connection_children[(service, result)] = child
-        child.inc()
+        """Count one proxied connection attempt for `service` (a `service_label`). On the data path: one dict
+        update (the result is checked the first time a (service, result) pair is seen)."""
+        counts = self._connections.counts
+        try:
+            counts[service, result] += 1
+        except KeyError:
+            counts[service, ConnectionResult(result).value] = 1
 
     def track_backends(self, source: Callable[[], Iterable[VirtualServer]] | None) -> None:
         """Observe `source()` (the virtual servers now) at every `render()`; None stops it."""
@@ -260,6 +258,21 @@ class ProxyMetrics:
         if self._backends_source is not None:
             self.observe_backends(self._backends_source())
         return generate_latest(_WithoutCreated(self.registry))
+
+
+class _ConnectionCounts:
+    """svcnet_proxy_connections_total kept as plain integers, read at scrape time: a prometheus_client Counter
+    takes a lock and a label lookup per increment, which the data path pays per connection."""
+
+    def __init__(self) -> None:
+        self.counts: dict[tuple[str, str], int] = {}
+
+    def collect(self) -> Iterator[Metric]:
+        family = CounterMetricFamily("svcnet_proxy_connections", "Proxied connection attempts by outcome",
+                                     labels=["service", "result"])
+        for (service, result), count in sorted(self.counts.items()):
+            family.add_metric([service, result], count)
+        yield family
 
 
 class _WithoutCreated:

@@ -54,32 +54,38 @@ class Scheduler(Protocol):
 
 
 class RoundRobin:
-    """ip_vs_rr: cycle through the backends with weight > 0, continuing after the last one picked."""
+    """ip_vs_rr: cycle through the backends with weight > 0, continuing after the last one picked.
+
+    The list of the last pick is kept (callers pass a new sequence when the backends change, as the data path
+    does at each sync, and never mutate one they passed): picking again from that very list is one index step,
+    and only a new list is searched for the last pick (or its first surviving old successor)."""
 
     def __init__(self) -> None:
-        self._last: tuple[str, int] | None = None
-        self._order: tuple[tuple[str, int], ...] = ()  # the list as it was at the last pick
+        self._list: Sequence[Backend] = ()  # the list of the last pick
+        self._index = -1  # where in it the last pick was
 
     def pick(self, backends: Sequence[Backend], client_ip: str, dest_ip: str) -> Backend | None:
         count = len(backends)
-        start = self._start(backends)
+        start = self._index + 1 if backends is self._list else self._start(backends)
         for step in range(count):
-            backend = backends[(start + step) % count]
+            index = (start + step) % count
+            backend = backends[index]
             if backend.weight > 0:
-                self._last = backend.key
-                self._order = tuple(b.key for b in backends)
+                self._list, self._index = backends, index
                 return backend
         return None
 
     def _start(self, backends: Sequence[Backend]) -> int:
-        """Where the scan begins: after the last pick or, if it is gone, at its first surviving old successor."""
-        positions = {b.key: i for i, b in enumerate(backends)}
-        if self._last is None:
+        """Where the scan of a new list begins: after the last pick or, if it is gone, at its first surviving old
+        successor."""
+        if self._index < 0:
             return 0
-        if self._last in positions:
-            return positions[self._last] + 1
-        successors = self._order[self._order.index(self._last) + 1:]
-        return next((positions[key] for key in successors if key in positions), 0)
+        positions = {b.key: i for i, b in enumerate(backends)}
+        successors = (b.key for b in self._list[self._index:])  # the last pick itself first
+        found = next((positions[key] for key in successors if key in positions), None)
+        if found is None:
+            return 0
+        return found + 1 if backends[found].key == self._list[self._index].key else found
 
 
 class WeightedRoundRobin:

@@ -21,7 +21,7 @@ import os
 import select
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 
 from svcnet.netns import Entered
@@ -30,6 +30,7 @@ from svcnet.proxy import model, schedulers
 from svcnet.proxy.backends import Backend, VirtualServer
 from svcnet.proxy.userspace import relay
 from svcnet.proxy.userspace.portals import ANY_LOCAL, Portal
+from svcnet.proxy.userspace.relay import RawSocket
 from svcnet.proxy.userspace.udp import UDPListener
 
 log = logging.getLogger(__name__)
@@ -165,6 +166,12 @@ class UserspaceProxier:
     def _socket(self, family: int, kind: int) -> socket.socket:
         return self.netns.socket(family, kind) if self.netns is not None else socket.socket(family, kind)
 
+    def _upstream_socket(self, family: int) -> RawSocket:
+        """A non-blocking TCP socket for a backend connection: in the node's namespace, or a bare C socket (the
+        data path skips socket.socket's Python-level wrapper)."""
+        kind = socket.SOCK_STREAM | socket.SOCK_NONBLOCK
+        return self.netns.socket(family, kind) if self.netns is not None else RawSocket(family, kind)
+
     def _listen(self, state: ServerState) -> str | None:
         protocol, ip, port = state.address
         bind_ip, bind_port = ip, port
@@ -222,89 +229,81 @@ class UserspaceProxier:
             except OSError as exc:
                 log.warning("accept on %s: %s", state.key, exc)
                 return
-            client = socket.socket(family, socket.SOCK_STREAM, 0, fd)
+            client = RawSocket(family, socket.SOCK_STREAM, 0, fd)
             client.setblocking(False)
-            self._forward(state, client, peer[0], set())
+            self._forward(state, client, peer[0], ())
 
     # ---- scheduling and connecting (callbacks on the event loop: no task per connection) ----------------------
 
-    def _pick(self, state: ServerState, client_ip: str, exclude: frozenset[tuple[str, int]] | set[tuple[str, int]]
-              = frozenset()) -> Backend | None:
+    def _pick(self, state: ServerState, client_ip: str, exclude: Collection[tuple[str, int]] = ()) -> Backend | None:
         candidates = [b for b in state.candidates if b.key not in exclude] if exclude else state.candidates
         timeout = state.info.affinity_timeout
+        if not timeout:
+            return state.scheduler.pick(candidates, client_ip, state.address[1])
         now = time.monotonic()
-        if timeout:
-            sticky = self.affinity.lookup(state.key, client_ip, now)
-            chosen = next((b for b in candidates if b.key == sticky), None) if sticky else None
-            if chosen is not None:
-                self.affinity.touch(state.key, client_ip, chosen.key, now, timeout)
-                return chosen
-        chosen = state.scheduler.pick(candidates, client_ip, state.address[1])
-        if chosen is not None and timeout:
+        sticky = self.affinity.lookup(state.key, client_ip, now)
+        chosen = next((b for b in candidates if b.key == sticky), None) if sticky else None
+        if chosen is None:
+            chosen = state.scheduler.pick(candidates, client_ip, state.address[1])
+        if chosen is not None:
             self.affinity.touch(state.key, client_ip, chosen.key, now, timeout)
         return chosen
 
-    def _forward(self, state: ServerState, client: socket.socket, client_ip: str, tried: set[tuple[str, int]]
+    def _forward(self, state: ServerState, client: RawSocket, client_ip: str, tried: Collection[tuple[str, int]]
                  ) -> None:
-        """Pick a backend not tried yet and connect to it; on failure try the next; with none left, reset."""
+        """Pick a backend not tried yet and connect to it; on failure try the next; with none left, reset.
+
+        On loopback the handshake is usually over before connect() returns EINPROGRESS, so a second connect()
+        asks at once (EISCONN: connected, no timer, no registration, no callback). Otherwise the socket joins
+        the relay poller: its first output edge reports the handshake's end, an error edge its failure."""
         backend = self._pick(state, client_ip, tried)
         if backend is None:
             self.on_connection(state.label, "refused")
             _reset(client)
             return
-
-        def connected(upstream: socket.socket | None, readable: bool) -> None:
-            if upstream is None:
-                tried.add(backend.key)
-                self.affinity.forget_backend(state.key, backend.key)
-                self._forward(state, client, client_ip, tried)
-            else:
-                self.on_connection(state.label, "failover" if tried else "ok")
-                self._relay(client, upstream, backend, readable)
-
-        self._connect(backend, connected)
-
-    def _connect(self, backend: Backend, done: Callable[[socket.socket | None, bool], None]) -> None:
-        """A non-blocking connect with `connect_timeout`: `done(socket, input_seen)` or `done(None, False)`.
-
-        On loopback the handshake is usually over before connect() returns EINPROGRESS, so a second connect()
-        asks at once (EISCONN: done, no timer, no registration). Otherwise the socket joins the relay poller: its
-        first output edge reports the handshake's end, an error edge its failure (then SO_ERROR says which)."""
         family = socket.AF_INET6 if ":" in backend.ip else socket.AF_INET
-        sock = self._socket(family, socket.SOCK_STREAM | socket.SOCK_NONBLOCK)
+        upstream = self._upstream_socket(family)
         address = (backend.ip, backend.port)
-        error = sock.connect_ex(address)
+        error = upstream.connect_ex(address)
         if error == errno.EINPROGRESS:
-            error = sock.connect_ex(address)
+            error = upstream.connect_ex(address)
         if error in (0, errno.EISCONN):
-            done(sock, False)
+            self.on_connection(state.label, "failover" if tried else "ok")
+            self._relay(client, upstream, backend, False)
         elif error in (errno.EINPROGRESS, errno.EALREADY):
-            self._await_connect(backend, sock, done)
+            self._await_connect(state, client, client_ip, tried, backend, upstream)
         else:
-            _connect_failed(backend, error)
-            sock.close()
-            done(None, False)
+            upstream.close()
+            self._next_backend(state, client, client_ip, tried, backend, error)
 
-    def _await_connect(self, backend: Backend, sock: socket.socket,
-                       done: Callable[[socket.socket | None, bool], None]) -> None:
+    def _next_backend(self, state: ServerState, client: RawSocket, client_ip: str,
+                      tried: Collection[tuple[str, int]], backend: Backend, error: int) -> None:
+        log.info("backend %s:%d: %s; trying the next", backend.ip, backend.port, os.strerror(error))
+        self.affinity.forget_backend(state.key, backend.key)
+        self._forward(state, client, client_ip, {*tried, backend.key})
+
+    def _await_connect(self, state: ServerState, client: RawSocket, client_ip: str,
+                       tried: Collection[tuple[str, int]], backend: Backend, upstream: RawSocket) -> None:
+        """Finish a connect that is under way: relay on its output edge, the next backend on failure or after
+        `connect_timeout`."""
         poller = self._poller or relay.poller()
 
         def finish(events: int) -> None:
             if events and not events & (relay.FAILED | select.EPOLLOUT):
                 return  # input before the handshake's end cannot be; wait for the output edge
             timer.cancel()
-            error = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR) if events & relay.FAILED else 0
+            error = upstream.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR) if events & relay.FAILED else 0
             if not events or error:
-                _connect_failed(backend, error or errno.ETIMEDOUT)
-                poller.close_socket(sock)
-                done(None, False)
+                poller.close_socket(upstream)
+                self._next_backend(state, client, client_ip, tried, backend, error or errno.ETIMEDOUT)
             else:
-                done(sock, bool(events & select.EPOLLIN))
+                self.on_connection(state.label, "failover" if tried else "ok")
+                self._relay(client, upstream, backend, bool(events & select.EPOLLIN))
 
-        poller.watch(sock.fileno(), finish, output=True)
+        poller.watch(upstream.fileno(), finish, output=True)
         timer = poller.loop.call_later(self.connect_timeout, finish, 0)
 
-    def _relay(self, client: socket.socket, upstream: socket.socket, backend: Backend, readable: bool) -> None:
+    def _relay(self, client: RawSocket, upstream: RawSocket, backend: Backend, readable: bool) -> None:
         backend.active += 1
 
         def half_closed() -> None:
@@ -348,11 +347,7 @@ def _weights(info: model.ServicePortInfo) -> dict[str, int]:
         return {}
 
 
-def _connect_failed(backend: Backend, error: int) -> None:
-    log.info("backend %s:%d: %s; trying the next", backend.ip, backend.port, os.strerror(error))
-
-
-def _reset(sock: socket.socket) -> None:
+def _reset(sock: RawSocket) -> None:
     with contextlib.suppress(OSError):
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
     sock.close()

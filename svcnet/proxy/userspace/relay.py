@@ -25,6 +25,7 @@ Linux only (epoll, splice).
 
 from __future__ import annotations
 
+import _socket
 import asyncio
 import contextlib
 import fcntl
@@ -49,6 +50,7 @@ FAILED = select.EPOLLERR | select.EPOLLHUP
 _RESET = b"\x01\x00\x00\x00\x00\x00\x00\x00"  # SO_LINGER on, 0 s: close() sends RST
 
 Handler = Callable[[int], None]
+RawSocket = _socket.socket  # the C type under socket.socket: relays take either (the data path makes bare ones)
 
 
 class Poller:
@@ -60,7 +62,7 @@ class Poller:
         self._handlers: dict[int, Handler] = {}
         self._output: set[int] = set()  # fds watched for output too
         self._dispatching = False
-        self._closing: list[socket.socket] = []
+        self._closing: list[RawSocket] = []
         loop.add_reader(self._epoll.fileno(), self._dispatch)
 
     def watch(self, fd: int, handler: Handler, output: bool = False) -> None:
@@ -78,7 +80,7 @@ class Poller:
             self._output.add(fd)
             self._epoll.modify(fd, _WATCH_BOTH)
 
-    def close_socket(self, sock: socket.socket, reset: bool = False) -> None:
+    def close_socket(self, sock: RawSocket, reset: bool = False) -> None:
         """Forget the socket's handler and close it (after the current batch, if one is being dispatched)."""
         fd = sock.fileno()
         self._handlers.pop(fd, None)
@@ -154,7 +156,7 @@ class _Direction:
     __slots__ = ("poller", "src_fd", "dst_fd", "dst", "on_end", "readable", "writable", "buffered", "eof", "done",
                  "pipe_r", "pipe_w")
 
-    def __init__(self, poller: Poller, src: socket.socket, dst: socket.socket,
+    def __init__(self, poller: Poller, src: RawSocket, dst: RawSocket,
                  on_end: Callable[[_Direction, bool], None], readable: bool) -> None:
         self.poller = poller
         self.src_fd, self.dst_fd, self.dst = src.fileno(), dst.fileno(), dst
@@ -166,7 +168,9 @@ class _Direction:
         self.done = False
         self.pipe_r, self.pipe_w = _take_pipe()
 
-    def pump(self) -> None:
+    def pump(self, reads: int = -1) -> None:
+        """Move bytes while the flags allow. `reads` >= 0 caps the reads from the source; at the cap the source
+        counts as drained (for a socket registered right after: registering reports whatever is left)."""
         try:
             while not self.done:
                 if self.buffered:
@@ -177,6 +181,10 @@ class _Direction:
                     self.done = True
                     self.on_end(self, False)
                 elif self.readable:
+                    if reads == 0:
+                        self.readable = False
+                        return
+                    reads -= 1
                     n = os.splice(self.src_fd, self.pipe_w, CHUNK, flags=_FLAGS)
                     self.eof = n == 0
                     self.buffered += n
@@ -206,9 +214,10 @@ class Relay:
     """Both directions of one proxied connection. `on_half_closed` runs when the first direction ends (the
     connection turns "inactive", as IPVS counts), `on_closed(half_closed_before)` once both sockets are closed.
 
-    Both sockets must be non-blocking. The client is read at once, before it is registered: it has usually sent
-    its request by the time the upstream connection is up, and reading first spares the edge that registering
-    would report. `upstream_readable` says an edge already reported input on an upstream socket registered
+    Both sockets must be non-blocking. The client is read once, before it is registered: it has usually sent its
+    request by the time the upstream connection is up, and reading first spares the edge that registering would
+    report; whatever is left after that read (more data, the client's end) is reported by the registration, so
+    no read is spent on learning that nothing is left. `upstream_readable` says an edge already reported input on an upstream socket registered
     while it was connecting (that edge will not come again). `relay_poller` is the running loop's `poller()`,
     passed by callers that keep it (it saves a lookup).
     """
@@ -216,7 +225,7 @@ class Relay:
     __slots__ = ("poller", "client", "upstream", "closed", "on_half_closed", "on_closed", "_half_closed", "outbound",
                  "inbound", "__weakref__")
 
-    def __init__(self, client: socket.socket, upstream: socket.socket,
+    def __init__(self, client: RawSocket, upstream: RawSocket,
                  on_half_closed: Callable[[], None] = lambda: None,
                  on_closed: Callable[[bool], None] = lambda half_closed: None,
                  upstream_readable: bool = False, relay_poller: Poller | None = None) -> None:
@@ -229,7 +238,7 @@ class Relay:
         self.outbound = _Direction(self.poller, client, upstream, self._ended, readable=True)
         self.inbound = _Direction(self.poller, upstream, client, self._ended, readable=upstream_readable)
         self.poller.watch(upstream.fileno(), self._upstream_event)
-        self.outbound.pump()
+        self.outbound.pump(reads=1)
         if not self.closed:
             self.poller.watch(client.fileno(), self._client_event)
         if upstream_readable:
