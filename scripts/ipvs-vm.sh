@@ -17,7 +17,8 @@ CACHE=/var/cache/svcnet-ipvs-vm
 PACKAGES=(qemu-system-x86 linux-image-amd64 ipvsadm ipset busybox)
 MODULES_9P=(virtio_pci 9pnet_virtio 9p)
 IPVS_MODULES=(ip_vs ip_vs_rr ip_vs_wrr ip_vs_lc ip_vs_wlc ip_vs_sh ip_vs_dh ip_vs_sed ip_vs_nq dummy veth
-              ip_set ip_set_hash_ip ip_set_hash_ipport ip_set_hash_ipportip ip_set_bitmap_port xt_set)
+              ip_set ip_set_hash_ip ip_set_hash_ipport ip_set_hash_ipportip ip_set_bitmap_port xt_set
+              nf_conntrack br_netfilter)  # br_netfilter: replies between pods on one bridge pass IPVS, as on nodes
 
 die() { echo "ipvs-vm: $*" >&2; exit 3; }
 

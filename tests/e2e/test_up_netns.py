@@ -23,6 +23,9 @@ OURS = ("svcnet-node-", "svcnet-pod-", "svcnet-fabric", "svcnet-client")
 
 
 class NetnsUp:
+    # deadlines in seconds; a subclass for a slower machine (tests/vm: qemu without KVM) raises them
+    READY_TIMEOUT, KUBECTL_TIMEOUT, STOP_TIMEOUT = 90.0, 60.0, 60.0
+
     def __init__(self, data_dir: Path, proxy_mode: str) -> None:
         self.data_dir = data_dir
         self.proxy_mode = proxy_mode
@@ -30,12 +33,14 @@ class NetnsUp:
                                       "--port", str(_free_port()), "--proxy-mode", proxy_mode],
                                      stdout=subprocess.PIPE,
                                      stderr=subprocess.STDOUT, text=True, start_new_session=True)
-        LineReader(self.proc.stdout).wait_line(lambda line: line.strip().startswith("ready in"), 90,
-                                                "svcnet up --netns ready")
+        self.output = LineReader(self.proc.stdout)  # its lines so far: what `up` said about the proxy mode
+        self.output.wait_line(lambda line: line.strip().startswith("ready in"), self.READY_TIMEOUT,
+                              "svcnet up --netns ready")
 
     def kubectl(self, *args: str) -> str:
         env = {**os.environ, "KUBECONFIG": str(self.data_dir / "kubeconfig"), "HOME": str(self.data_dir)}
-        out = subprocess.run([str(KUBECTL), *args], capture_output=True, text=True, env=env, timeout=60)
+        out = subprocess.run([str(KUBECTL), *args], capture_output=True, text=True, env=env,
+                             timeout=self.KUBECTL_TIMEOUT)
         assert out.returncode == 0, f"kubectl {' '.join(args)}: {out.stderr}"
         return out.stdout
 
@@ -44,7 +49,7 @@ class NetnsUp:
         if self.proc.poll() is None:
             os.killpg(self.proc.pid, signal.SIGTERM)
             try:
-                self.proc.wait(60)
+                self.proc.wait(self.STOP_TIMEOUT)
             except subprocess.TimeoutExpired:
                 os.killpg(self.proc.pid, signal.SIGKILL)
                 self.proc.wait()
@@ -232,7 +237,7 @@ def test_distribution_affinity_and_udp_after_a_backend_is_replaced(cluster: Netn
 
 def test_clean_stop_removes_every_namespace(cluster: NetnsUp) -> None:
     cluster.proc.send_signal(signal.SIGTERM)
-    assert cluster.proc.wait(60) == 0
+    assert cluster.proc.wait(cluster.STOP_TIMEOUT) == 0
     left = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
     assert not [line for line in left.splitlines() if line.startswith(OURS)], left
     assert "svcnet" not in subprocess.run(["iptables-save"], capture_output=True, text=True).stdout.lower()

@@ -86,7 +86,7 @@ def lab(tmp_path: Path) -> Iterator[Lab]:
             _sh("ip", "netns", "add", name)
             lab.names.append(name)
         _sh("ip", "-n", lab.node, "link", "set", "lo", "up")
-        _sh("ip", "netns", "exec", lab.node, "sysctl", "-qw", "net.ipv4.ip_forward=1", "net.ipv4.vs.conntrack=1")
+        _sh("ip", "netns", "exec", lab.node, "sysctl", "-qw", "net.ipv4.ip_forward=1")  # IPVS ones: the proxier
         _link(lab, lab.client, "10.0.1.1", "10.0.1.2")
         for i, (name, ip) in enumerate(BACKENDS.items(), start=1):
             _link(lab, f"ipvs-{name}-{tag}", f"10.244.{i}.1", ip)
@@ -140,6 +140,8 @@ async def test_ipvs_proxier_in_a_real_kernel(lab: Lab) -> None:
         assert f"{WEB_IP}/32" in addresses and f"{STICKY_IP}/32" in addresses, addresses
         members = lab.run(lab.node, "ipset", "list", "KUBE-CLUSTER-IP")
         assert f"{WEB_IP},tcp:80" in members and f"{STICKY_IP},tcp:80" in members, members
+        for setting in ("conntrack", "expire_nodest_conn", "expire_quiescent_template"):  # 0 in a new namespace
+            assert lab.run(lab.node, "sysctl", "-n", f"net.ipv4.vs.{setting}").strip() == "1", setting
         rules = lab.run(lab.node, "iptables-save")
         assert any("! -s 10.244.0.0/16" in line and "--match-set KUBE-CLUSTER-IP dst,dst" in line
                    and line.endswith("-j KUBE-MARK-MASQ") for line in rules.splitlines()), rules

@@ -5,21 +5,28 @@ servers, `IPRoute` for the dummy interface), `ipset restore -exist` for the set 
 network namespace when one is given.
 
 Invariants: netlink work runs on a worker thread that enters the namespace and always leaves it (pyroute2's
-synchronous API keeps its own event loop there); a failed operation raises OSError (the proxier then retries
-with a full sync); ipsets exist before the rules that match them and go only after those rules are gone;
-`cleanup` leaves no virtual server on a svcnet address, no `kube-ipvs0`, no KUBE-* chain and no KUBE-* set.
+synchronous API runs an event loop there: a plain asyncio one made here and closed after, never one of the
+installed uvloop policy, which cannot carry netlink); commands (`ipset`) start from worker threads with
+`subprocess.run`, never with the loop's subprocess support; a failed operation raises OSError (the proxier
+then retries with a full sync); ipsets exist before the rules that match them and go only after those rules
+are gone; `cleanup` leaves no virtual server on a svcnet address, no `kube-ipvs0`, no KUBE-* chain and no
+KUBE-* set.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
+import subprocess
 from collections.abc import Callable, Iterable
+from pathlib import Path
 from typing import Any, TypeVar
 
-from svcnet.netns import call_in_netns
+from svcnet.netns import NETNS_DIR, call_in_netns
 from svcnet.proxy.iptables.apply import IptablesApplier
 from svcnet.proxy.ipvs import compile as ipvs_compile
+from svcnet.proxy.ipvs import sysctls
 from svcnet.proxy.ipvs.compile import DUMMY_DEVICE, PERSISTENT_NETMASK, ServiceKey, VirtualService
 from svcnet.proxy.ipvs.diff import (
     AddAddress,
@@ -42,6 +49,7 @@ PROTOCOLS = {"TCP": socket.IPPROTO_TCP, "UDP": socket.IPPROTO_UDP, "SCTP": 132}
 PROTOCOL_NAMES = {number: name for name, number in PROTOCOLS.items()}
 MASQ = 0  # IP_VS_CONN_F_MASQ: the forwarding method kube-proxy uses (ipvsadm -m)
 OWN_SETS = tuple(spec.name for spec in ipvs_compile.IPSETS)
+PROC_SYS = Path("/proc/sys")
 
 
 def _service(key: ServiceKey, service: VirtualService | None = None) -> Any:
@@ -112,6 +120,16 @@ def _apply_one(ipvs: Any, ipr: Any, index: int, op: Operation) -> None:
         ipvs.dest("del", service=_service(op.key), dest=_dest(op.address, op.port, 0))
 
 
+def _netlink_socket(cls: Callable[..., T], stack: contextlib.ExitStack) -> T:
+    """A pyroute2 socket driven by a plain asyncio loop of its own, closed with `stack` (after the socket).
+    pyroute2's synchronous API otherwise makes the thread a loop from the installed policy, and uvloop's (the
+    policy `svcnet` installs) cannot carry AF_NETLINK datagrams ("invalid family 16"): every netlink call failed
+    under `svcnet up`/`svcnet proxy` and leaked its sockets until the process ran out of descriptors."""
+    loop = asyncio.SelectorEventLoop()
+    stack.callback(loop.close)  # runs after the socket's own close (LIFO): pyroute2 may close it first
+    return cls(use_event_loop=loop)
+
+
 class IpvsApplier:
     def __init__(self, netns: str = "") -> None:
         self.netns = netns
@@ -124,20 +142,23 @@ class IpvsApplier:
             from pyroute2.netlink.exceptions import NetlinkError
 
             try:
-                with IPVS() as ipvs, IPRoute() as ipr:
+                with contextlib.ExitStack() as stack:
+                    ipvs = stack.enter_context(_netlink_socket(IPVS, stack))
+                    ipr = stack.enter_context(_netlink_socket(IPRoute, stack))
                     return fn(ipvs, ipr)
             except NetlinkError as exc:
                 raise OSError(exc.code, f"netlink: {exc}") from exc
-        return await asyncio.to_thread(lambda: call_in_netns(self.netns, work) if self.netns else work())
+        return await self._in_netns(work)
 
     async def _run(self, *args: str, stdin: str | None = None, check: bool = True) -> str:
-        prefix = [which("ip"), "netns", "exec", self.netns] if self.netns else []
-        proc = await asyncio.create_subprocess_exec(*prefix, *args, stdin=asyncio.subprocess.PIPE,
-                                                    stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
-        out, err = await proc.communicate(stdin.encode() if stdin is not None else None)
-        if check and proc.returncode != 0:
-            raise OSError(f"{' '.join(args)}: {err.decode(errors='replace').strip()}")
-        return out.decode()
+        """A command inside the namespace, started from a worker thread with `subprocess.run` (vfork) and entered
+        with `nsenter --net`, as the iptables applier does: uvloop's subprocess support forks the whole proxy."""
+        prefix = [which("nsenter"), f"--net={NETNS_DIR / self.netns}", "--"] if self.netns else []
+        done = await asyncio.to_thread(subprocess.run, [*prefix, *args], capture_output=True,
+                                       input=stdin.encode() if stdin is not None else b"")
+        if check and done.returncode != 0:
+            raise OSError(f"{' '.join(args)}: {done.stderr.decode(errors='replace').strip()}")
+        return done.stdout.decode()
 
     async def read(self) -> KernelState:
         def read(ipvs: Any, ipr: Any) -> tuple[dict[ServiceKey, CurrentService], frozenset[str]]:
@@ -161,6 +182,30 @@ class IpvsApplier:
         text = "\n".join(lines)
         if text:
             await self._run(which("ipset"), "restore", "-exist", stdin=text + "\n")
+
+    async def apply_sysctls(self) -> sysctls.Plan:
+        """Bring the namespace's IPVS settings to `sysctls.SYSCTLS`; what was written and what is missing.
+        ValueError: a required one the kernel lacks."""
+        def read() -> dict[str, str | None]:
+            found: dict[str, str | None] = {}
+            for setting in sysctls.SYSCTLS:
+                try:
+                    found[setting.path] = (PROC_SYS / setting.path).read_text().strip()
+                except FileNotFoundError:
+                    found[setting.path] = None
+            return found
+
+        def write(changes: tuple[sysctls.Sysctl, ...]) -> None:
+            for setting in changes:
+                (PROC_SYS / setting.path).write_text(setting.value + "\n")
+        planned = sysctls.plan(await self._in_netns(read))
+        if planned.write:
+            await self._in_netns(lambda: write(planned.write))
+        return planned
+
+    async def _in_netns(self, fn: Callable[[], T]) -> T:
+        """fn() on a worker thread inside the namespace (/proc/sys/net is the opening thread's namespace's)."""
+        return await asyncio.to_thread(lambda: call_in_netns(self.netns, fn) if self.netns else fn())
 
     async def apply_rules(self, text: str) -> None:
         await self.iptables.apply(text, ipvs_compile.jump_rules())

@@ -1,6 +1,7 @@
 """The ipvs proxier: each sync compiles the snapshot (`compile.compile_state`), reads the kernel's state back
 (IPVS table with connection counts, kube-ipvs0 addresses, ipsets), plans the difference (`diff.plan`) and
-applies it: ipsets, then the iptables rules, then addresses and virtual/real servers over netlink.
+applies it: ipsets, then the iptables rules, then addresses and virtual/real servers over netlink. A full sync
+(the first one too) first sets the namespace's IPVS sysctls (`sysctls.SYSCTLS`).
 
 Invariants: the same interface as the iptables and nftables proxiers (`sync`, `status`, `close`); every sync
 starts from what the kernel holds, so drift heals on the next sync and draining real servers (weight 0) are
@@ -42,6 +43,13 @@ class IpvsProxier:
 
     async def sync(self, snapshot: model.Snapshot, full: bool) -> list[str]:
         desired = ipvs_compile.compile_state(snapshot, self.node)
+        problems: list[str] = []
+        if full or self.desired is None:
+            planned = await self.applier.apply_sysctls()
+            for setting in planned.write:
+                log.info("ipvs: set %s=%s", setting.name, setting.value)
+            if self.desired is None:  # said once, not every resync
+                problems = [f"ipvs mode: no {s.name}: {s.without}" for s in planned.absent]
         current = await self.applier.read()
         await self.applier.apply_ipsets(diff.ipset_lines(current.ipsets, desired, ipvs_compile.create_lines()))
         if full or self.desired is None or desired.rules != self.desired.rules:
@@ -53,7 +61,7 @@ class IpvsProxier:
                 log.debug("ipvs: %s", op)
         self.desired = desired
         self.kernel = await self.applier.read()
-        return []
+        return problems
 
     async def refresh(self) -> list[VirtualServer]:
         """Read the kernel's table again (live connection counts) and list it."""
