@@ -36,12 +36,7 @@ class Patched(Mapping[K, V], Generic[K, V]):
         self._len = len(base) + sum((value is not _GONE) - (key in base) for key, value in changes.items())
 
     def __getitem__(self, key: K) -> V:
-        value = self.changes.get(key, _UNSET)
-        if value is _UNSET:
-            return self.base[key]
-        if value is _GONE:
-            raise KeyError(key)
-        return value  # type: ignore[no-any-return]
+        return _read(self.base, self.changes, key)
 
     def __contains__(self, key: object) -> bool:
         value = self.changes.get(key, _UNSET)  # type: ignore[arg-type]
@@ -59,6 +54,16 @@ class Patched(Mapping[K, V], Generic[K, V]):
         return f"Patched({dict(self.items())!r})"
 
 
+def _read(base: Mapping[K, V], changes: dict[K, Any], key: K) -> V:
+    """`key`'s value with `changes` in front of `base` (KeyError when neither has it, or it was removed)."""
+    value = changes.get(key, _UNSET)
+    if value is _UNSET:
+        return base[key]
+    if value is _GONE:
+        raise KeyError(key)
+    return value  # type: ignore[no-any-return]
+
+
 class Edit(MutableMapping[K, V], Generic[K, V]):
     """A working copy of `base` that copies nothing: reads see the changes made so far."""
 
@@ -67,12 +72,7 @@ class Edit(MutableMapping[K, V], Generic[K, V]):
         self.changes: dict[K, Any] = {}
 
     def __getitem__(self, key: K) -> V:
-        value = self.changes.get(key, _UNSET)
-        if value is _UNSET:
-            return self.base[key]
-        if value is _GONE:
-            raise KeyError(key)
-        return value  # type: ignore[no-any-return]
+        return _read(self.base, self.changes, key)
 
     def __setitem__(self, key: K, value: V) -> None:
         self.changes[key] = value
