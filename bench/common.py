@@ -8,12 +8,14 @@ finds this module.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import socket
 import subprocess
 import time
 from pathlib import Path
+from typing import Any
 
 
 def free_port(ip: str = "127.0.0.1") -> int:
@@ -80,3 +82,15 @@ def percentile_ms(values: list[float], q: float) -> float:
 
 def median(values: list[float]) -> float:
     return sorted(values)[len(values) // 2]
+
+
+def run_generators(target: str, commands: list[list[str]], seconds: float) -> list[dict[str, Any]]:
+    """Run load generator processes (`commands`) side by side against `target`; each one's JSON line, parsed."""
+    children = [subprocess.Popen(command, stdout=subprocess.PIPE, text=True) for command in commands]
+    results = []
+    for child in children:
+        out, _ = child.communicate(timeout=seconds + 60)
+        if child.returncode:
+            raise RuntimeError(f"load generator failed against {target} (exit {child.returncode})")
+        results.append(json.loads(out))
+    return results

@@ -47,7 +47,7 @@ from collections import deque
 from pathlib import Path
 from typing import Any
 
-from common import Processes, free_port, median, percentile_ms, wait_port
+from common import Processes, free_port, median, percentile_ms, run_generators, wait_port
 
 REPO = Path(__file__).resolve().parents[1]
 BACKEND_IP, NGINX_IP, SVCNET_IP = "127.0.0.2", "127.0.0.3", "127.0.0.4"
@@ -234,14 +234,8 @@ def open_loop(target: str, rate: float, seconds: int, procs: int) -> dict[str, f
     """p50/p99 (ms) of an open-loop run at `rate` against `target`, split over `procs` generator processes."""
     ip, port = target.rsplit(":", 1)
     per = max(1, LOAD_CONNECTIONS // procs)
-    children = [subprocess.Popen([sys.executable, __file__, "--load", ip, port, str(rate / procs), str(seconds),
-                                  str(per)], stdout=subprocess.PIPE, text=True) for _ in range(procs)]
-    results = []
-    for child in children:
-        out, _ = child.communicate(timeout=seconds + 60)
-        if child.returncode:
-            raise RuntimeError(f"load generator failed against {target} (exit {child.returncode})")
-        results.append(json.loads(out))
+    command = [sys.executable, __file__, "--load", ip, port, str(rate / procs), str(seconds), str(per)]
+    results = run_generators(target, [command] * procs, seconds)
     latencies = sorted(lat for r in results for lat in r["latencies"])
     lags = sorted(lag for r in results for lag in r["lags"])
     return {"p50": percentile_ms(latencies, 50), "p99": percentile_ms(latencies, 99),

@@ -58,7 +58,7 @@ from typing import Any
 
 import aiohttp
 import yaml
-from common import Processes, free_port, median, percentile_ms, wait_port
+from common import Processes, free_port, median, percentile_ms, run_generators, wait_port
 
 REPO = Path(__file__).resolve().parents[1]
 SVCNET = str(REPO / ".venv" / "bin" / "svcnet")
@@ -321,15 +321,8 @@ def open_loop(target: str, rate: float, seconds: int, procs: int, round_: int) -
     """p50/p99 (ms) etc. of an open-loop run at `rate` against `target`, split over `procs` generator processes,
     each connecting from its own source address (fresh per round: 127.1.<round>.<proc>)."""
     ip, port = target.rsplit(":", 1)
-    children = [subprocess.Popen([sys.executable, __file__, "--load", ip, port, str(rate / procs), str(seconds),
-                                  f"127.1.{round_ % 250 + 1}.{proc + 1}"], stdout=subprocess.PIPE, text=True)
-                for proc in range(procs)]
-    results = []
-    for child in children:
-        out, _ = child.communicate(timeout=seconds + 60)
-        if child.returncode:
-            raise RuntimeError(f"load generator failed against {target} (exit {child.returncode})")
-        results.append(json.loads(out))
+    results = run_generators(target, [[sys.executable, __file__, "--load", ip, port, str(rate / procs), str(seconds),
+                                       f"127.1.{round_ % 250 + 1}.{proc + 1}"] for proc in range(procs)], seconds)
     latencies = sorted(lat for r in results for lat in r["latencies"])
     lags = sorted(lag for r in results for lag in r["lags"])
     for r in results:
