@@ -18,11 +18,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
-import contextlib
-import os
 import re
 import shutil
-import signal
 import socket
 import ssl
 import subprocess
@@ -35,6 +32,7 @@ from typing import Any
 
 import aiohttp
 import yaml
+from common import Processes
 
 REPO = Path(__file__).resolve().parents[1]
 SVCNET = str(REPO / ".venv" / "bin" / "svcnet")
@@ -46,27 +44,6 @@ def free_port(ip: str, kind: int = socket.SOCK_DGRAM) -> int:
     with socket.socket(socket.AF_INET, kind) as s:
         s.bind((ip, 0))
         return int(s.getsockname()[1])
-
-
-class Processes:
-    def __init__(self, tmp: Path) -> None:
-        self.tmp = tmp
-        self.procs: list[subprocess.Popen[bytes]] = []
-
-    def start(self, name: str, cmd: list[str], env: dict[str, str] | None = None) -> None:
-        with (self.tmp / f"{name}.log").open("wb") as log:
-            self.procs.append(subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-                                               env={**os.environ, **(env or {})}))
-
-    def stop(self) -> None:
-        for proc in reversed(self.procs):
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
 
 
 async def api_session(kubeconfig: Path, tmp: Path) -> tuple[aiohttp.ClientSession, str]:
