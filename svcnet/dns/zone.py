@@ -37,13 +37,14 @@ Invariants:
 
 from __future__ import annotations
 
-import gc
 import ipaddress
 import zlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from enum import Enum, IntEnum
 from typing import Any, NamedTuple
+
+from svcnet.nogc import collections_paused
 
 Obj = Mapping[str, Any]
 
@@ -217,18 +218,13 @@ def build(services: Iterable[Obj], slices: Iterable[Obj], pods: Iterable[Obj], d
     origin = domain.strip(".").lower() + "."
     pods = list(pods)
     builder = _Builder(origin)
-    collecting = gc.isenabled()
-    gc.disable()  # the build allocates ~10 containers per name and keeps them all: collections find no garbage
-    try:
+    with collections_paused():  # the build allocates ~10 containers per name and keeps them all
         builder.add_services(services, _group_slices(slices, builder.versions))
         if namespaces is None:
             known = builder.namespaces | {p["metadata"]["namespace"] for p in pods}
         else:
             known = {n["metadata"]["name"].lower() for n in namespaces}
         names, empty = builder.finish(known, options)
-    finally:
-        if collecting:
-            gc.enable()
     verified = _pod_ips(pods) if options.pod_mode is PodMode.VERIFIED else frozenset()
     rzones = tuple(dict.fromkeys(z for cidr in options.reverse_cidrs for z in reverse_zones(cidr)))
     serial = _serial(names, known, builder.versions, verified)

@@ -10,10 +10,13 @@ chain names. IPv4 only, like those modes: IPv6 addresses and endpoints are left 
 from __future__ import annotations
 
 import socket
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
+from typing import TypeVar
 
 from svcnet.proxy import model
+
+P = TypeVar("P", bound="PortEndpoints")
 
 
 def v4(addresses: Iterable[str]) -> tuple[str, ...]:
@@ -33,22 +36,13 @@ class PortEndpoints:
     cluster_eps: tuple[model.EndpointInfo, ...]  # empty unless the Cluster path is used
     local_eps: tuple[model.EndpointInfo, ...]  # empty unless the Local path is used
     has_endpoints: bool  # usable endpoints on any node
+    proto: str  # "tcp", "udp" or "sctp"
+    external_ips: tuple[str, ...]  # the IPv4 ones
+    lb_ips: tuple[str, ...]  # the IPv4 ones
 
     @property
     def name(self) -> str:
         return str(self.info.name)
-
-    @property
-    def proto(self) -> str:
-        return self.info.protocol.lower()
-
-    @property
-    def external_ips(self) -> tuple[str, ...]:
-        return v4(self.info.external_ips)
-
-    @property
-    def lb_ips(self) -> tuple[str, ...]:
-        return v4(self.info.load_balancer_ips)
 
     @property
     def accessible(self) -> bool:
@@ -68,21 +62,29 @@ class PortEndpoints:
 
     @property
     def reachable(self) -> tuple[model.EndpointInfo, ...]:
+        """Every endpoint either path uses, sorted (local_eps is usually empty or within cluster_eps)."""
+        if not self.local_eps or self.local_eps == self.cluster_eps:
+            return self.cluster_eps
+        if not self.cluster_eps:
+            return self.local_eps
         return sorted_endpoints(set(self.cluster_eps) | set(self.local_eps))
 
 
-def categorize(info: model.ServicePortInfo, endpoints: Sequence[model.EndpointInfo], node: str
-               ) -> PortEndpoints | None:
-    """The port's paths and their endpoints; None when it has no IPv4 ClusterIP (nothing to program)."""
+def categorize(info: model.ServicePortInfo, endpoints: Sequence[model.EndpointInfo], node: str,
+               kind: Callable[..., P], *extra: object) -> P | None:
+    """The port's paths and their endpoints as `kind(<PortEndpoints' fields>, *extra)` (a subclass that adds
+    the `extra` fields); None when it has no IPv4 ClusterIP (nothing to program)."""
     cluster_ips = v4(info.cluster_ips)
     if not cluster_ips:
         return None
     eps = sorted_endpoints(e for e in endpoints if ":" not in e.ip)
-    accessible = bool(info.node_port or v4(info.external_ips) or v4(info.load_balancer_ips))
+    external_ips, lb_ips = v4(info.external_ips), v4(info.load_balancer_ips)
+    accessible = bool(info.node_port or external_ips or lb_ips)
     everywhere = model.usable(replace(info, internal_local=False) if info.internal_local else info, eps, node,
                               external=False)
     uses_cluster = not info.internal_local or accessible
     uses_local = info.internal_local or (accessible and info.external_local)
     # usable() keeps only this node's endpoints for the side of the traffic whose policy is Local
     local = model.usable(info, eps, node, external=not info.internal_local) if uses_local else ()
-    return PortEndpoints(info, cluster_ips[0], everywhere if uses_cluster else (), local, bool(everywhere))
+    return kind(info, cluster_ips[0], everywhere if uses_cluster else (), local, bool(everywhere),
+                info.protocol.lower(), external_ips, lb_ips, *extra)

@@ -199,11 +199,8 @@ class _Plan(categorize.PortEndpoints):
 
 
 def _plan(info: model.ServicePortInfo, endpoints: Sequence[model.EndpointInfo], node: str) -> _Plan | None:
-    port = categorize.categorize(info, endpoints, node)
-    if port is None:
-        return None
-    return _Plan(port.info, port.cluster_ip, port.cluster_eps, port.local_eps, port.has_endpoints,
-                 port_proto_hash(port.name, port.proto))
+    return categorize.categorize(info, endpoints, node, _Plan,
+                                 port_proto_hash(str(info.name), info.protocol.lower()))
 
 
 # --- output buffers -------------------------------------------------------------------------------------

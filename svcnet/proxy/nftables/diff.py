@@ -5,40 +5,43 @@ by one instead of flushing the maps).
 
 Cheap and costly commands. Before it evaluates a transaction, `nft` (1.0.6) fetches from the kernel what its
 commands might refer to (cache.c, `nft_cache_evaluate`): for `add rule`, `add element`, a `table { }` block
-and every `delete`, all chains, sets and objects -- at 10,000 services (60,000 chains, 10,000 anonymous maps)
-~0.4 s of listing, most of the partial sync. `add chain NAME { rules }`, `add set|map NAME { declaration;
-elements = { ... } }` and `flush chain` make it list the tables only. So a partial sync is written with those:
+and every `delete`, all chains, sets and objects -- with kube's layout at 10,000 services (60,000 chains,
+10,000 anonymous maps) ~0.4 s of listing, most of the partial sync. `add chain NAME { rules }`, `add set|map
+NAME { declaration; elements = { ... } }` and `flush chain` make it list the tables only. So a partial sync is
+written with those:
   1. `flush chain` every chain that is rewritten or goes away (its jumps and set references are released);
   2. `delete element` the map keys that go away or change (their verdicts release their chains);
   3. `delete set|map` / `delete chain` what goes away, or is re-created because its declaration changed
      (a new affinity timeout) -- sets first, as a map's verdicts may still name a chain;
   4. `add chain NAME` every new chain, empty: a rule may jump to a chain declared after its own;
-  5. `add set|map NAME { ... }` the new sets (with their elements), the maps that get elements (with just
-     those) and, declared again as they are (a no-op in the kernel), the sets the written chains look up
+  5. `add set|map NAME { ... }` the new sets (with their elements), the sets and maps that get elements (with
+     just those) and, declared again as they are (a no-op in the kernel), the sets the written chains look up
      -- `nft` must know a set to compile `@name`, and this way it does without listing the kernel;
   6. `add chain NAME { rules }` every chain that is new or rewritten (a rewritten one was flushed in 1.).
-Steps 2 and 3 are the costly ones. Removing an endpoint needs neither: its chain, flushed in 1., and its
-affinity set, if any, are referenced by nothing any more and left in the kernel (*leftovers*, as kube-proxy's
-stale chains, which it deletes a second later), to be deleted by the next transaction that pays for the
-listing anyway, or once more than `LEFTOVERS_MAX` have piled up; a full sync deletes them too
-(`compile.render`). A chain that comes back while left over is simply refilled; an affinity set is deleted
-and declared anew (costly), so that it starts empty as kube's would. A re-created set or chain is referenced
-by chains (and map verdicts) that did not change themselves: those are rewritten (re-added) too, so nothing
-refers to an object while it is deleted.
+Steps 2 and 3 are the costly ones. Adding or removing an endpoint needs neither: its service's chains are
+rewritten, its `hairpin-endpoints` element is added (one that goes away stays: a set marked `keep_stale`
+loses elements at full syncs only), and its affinity set, if any, is referenced by nothing any more and
+left in the kernel (a *leftover*, as kube-proxy's stale chains, which it deletes a second later), to be
+deleted by the next transaction that pays for the listing anyway, or once more than `LEFTOVERS_MAX` have
+piled up; a full sync deletes them too (`compile.render`). A deleted service's chains are left the same way,
+flushed. A chain that comes back while left over is simply refilled; an affinity set is deleted and declared
+anew (costly), so that it starts empty as kube's would. A re-created set or chain is referenced by chains
+(and map verdicts) that did not change themselves: those are rewritten (re-added) too, so nothing refers to
+an object while it is deleted.
 
 What no transaction form avoids is the kernel's own check at commit (nf_tables_validate): any new rule or
-verdict element makes it walk every chain reachable from each base chain, once per base chain -- kube's
-layout has two (nat-prerouting and nat-output both jump to `services`), ~35-40 ms each at 10,000 services
-on a 2-core VM, ~4 ms at 1,000.
+verdict element makes it walk every chain reachable from each base chain, once per base chain (two here:
+nat-prerouting and nat-output both jump to `services`) -- ~10 ms each at 10,000 services on a 2-core VM with
+compile.py's layout, ~35-40 ms with kube's (see compile.py).
 
 Invariants:
 - Pure: (previous Table, new Table) -> text; no change at all gives "" (nothing to send).
 - Sets marked dynamic (affinity) are never flushed nor given elements unless their declaration changed (they
   are only declared again as they are), so the source addresses they learnt survive partial syncs.
 - Applied to a kernel holding exactly `previous` (with its leftovers), the transaction leaves exactly `table`
-  plus the Diff's leftovers (chains empty), referenced by nothing. Against a kernel that drifted (a
-  rewritten chain or the table removed behind svcnet's back) it fails as a whole, and the proxier falls back
-  to a whole-table transaction.
+  plus the Diff's leftovers (chains empty, referenced by nothing) and the stale elements of `keep_stale` sets.
+  Against a kernel that drifted (a rewritten chain or the table removed behind svcnet's back) it fails as a
+  whole, and the proxier falls back to a whole-table transaction.
 """
 
 from __future__ import annotations
@@ -107,8 +110,9 @@ def _element_changes(previous: Table, table: Table, recreated_chains: set[str]
         old = previous.sets.get(name)
         if old is None or old is new or new.dynamic or _redeclared(old, new):
             continue
-        gone = [key for key, text in old.elements.items()
-                if new.elements.get(key) != text or (recreated_chains and _verdict(text) in recreated_chains)]
+        gone = [] if new.keep_stale else [
+            key for key, text in old.elements.items()
+            if new.elements.get(key) != text or (recreated_chains and _verdict(text) in recreated_chains)]
         came = [text for key, text in new.elements.items()
                 if old.elements.get(key) != text or (recreated_chains and _verdict(text) in recreated_chains)]
         if gone:

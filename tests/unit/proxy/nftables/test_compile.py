@@ -15,6 +15,7 @@ import shutil
 import subprocess
 from collections.abc import Callable, Iterator
 from dataclasses import replace
+from fractions import Fraction
 from pathlib import Path
 
 import pytest
@@ -107,23 +108,40 @@ def test_one_table_of_our_own() -> None:
     assert "kube-proxy" not in text and text.count("\ntable ") == 1
 
 
-def test_dispatch_is_one_map_lookup_and_one_random_pick() -> None:
+def _picks(text: str, chain: str) -> list[tuple[str, str]]:
+    """(modulus or "" for the unconditional last pick, ip:port) of each random pick in `chain`."""
+    body = text.split(f"\tchain {chain} {{\n")[1].split("\n\t}")[0]
+    return re.findall(r"^\t\t(?:numgen random mod (\d+) == 0 )?meta l4proto \w+ (?:update .*\} )?dnat to (\S+)$",
+                      body, re.M)
+
+
+def test_dispatch_is_one_map_lookup_and_one_random_pick_per_endpoint() -> None:
     text = CASES["cluster_ip_three_endpoints"]()
     svc = nft.SERVICE + nft.service_name_base(WEB)
     assert f"elements = {{ 10.96.0.10 . tcp . 80 : goto {svc} }}" in text
     assert "ip daddr . meta l4proto . th dport vmap @service-ips" in text
-    picks = re.search(r"numgen random mod 3 vmap \{ (.*) \}", text)
-    assert picks is not None
-    assert [p.split("__")[1] for p in picks[1].split(", ")] == [
-        "10.244.1.5/8080", "10.244.1.10/8080", "10.244.2.7/8080"]
+    assert _picks(text, svc) == [("3", "10.244.1.5:8080"), ("2", "10.244.1.10:8080"), ("", "10.244.2.7:8080")]
+    assert "chain endpoint-" not in text and " vmap {" not in text  # no per-endpoint chains, no anonymous maps
+
+
+@pytest.mark.parametrize("endpoints", [1, 2, 3, 5, 17])
+def test_every_endpoint_is_picked_with_the_same_probability(endpoints: int) -> None:
+    eps = tuple(ep(f"10.244.3.{i}") for i in range(1, endpoints + 1))
+    picks = _picks(nft.compile_ruleset(snap((info(), eps)), NODE), nft.SERVICE + nft.service_name_base(WEB))
+    reached, chances = Fraction(1), []
+    for modulus, _ in picks:
+        taken = Fraction(1, int(modulus)) if modulus else Fraction(1)
+        chances.append(reached * taken)
+        reached -= reached * taken
+    assert chances == [Fraction(1, endpoints)] * endpoints and reached == 0
 
 
 @pytest.mark.parametrize(("node", "service", "present", "absent"), [
-    pytest.param(NODE, WEB_3, ["ip saddr != 10.244.0.0/16 jump mark-for-masquerade"], [],
+    pytest.param(NODE, WEB_3, ["ip saddr != 10.244.0.0/16 mark set mark or 0x004000"], [],
                  id="off-cluster-masquerade"),
-    pytest.param(replace(NODE, masquerade_all=True), WEB_3, ["tcp dport 80 jump mark-for-masquerade"],
+    pytest.param(replace(NODE, masquerade_all=True), WEB_3, ["tcp dport 80 mark set mark or 0x004000"],
                  ["saddr != "], id="masquerade-all"),
-    pytest.param(replace(NODE, cluster_cidr=""), WEB_3, [], ["tcp dport 80 jump", "saddr != "],
+    pytest.param(replace(NODE, cluster_cidr=""), WEB_3, [], ["tcp dport 80 mark set", "saddr != "],
                  id="no-local-detector"),
     pytest.param(NODE, (info(internal_local=True), (ep("10.244.2.7", "node-b"),)),
                  ['10.96.0.10 . tcp . 80 comment "default/web:http" : drop'], ["local-", "service-S"],
@@ -149,7 +167,7 @@ def test_dispatch_is_one_map_lookup_and_one_random_pick() -> None:
                  ["10.96.0.10 . udp . 53 : goto service-", "meta l4proto udp dnat to 10.244.1.5:8080"], [],
                  id="udp"),
     pytest.param(NODE, (info(), (ep("10.244.1.5", ready=False),)), ['comment "default/web:http" : goto reject-chain'],
-                 ["chain endpoint-"], id="not-ready-endpoints-reject"),
+                 ["dnat to"], id="not-ready-endpoints-reject"),
 ])
 def test_policies(node: NodeInfo, service: tuple[model.ServicePortInfo, tuple[model.EndpointInfo, ...]],
                   present: list[str], absent: list[str]) -> None:
@@ -165,8 +183,18 @@ def test_affinity_uses_a_timed_set_of_sources_per_endpoint() -> None:
     for endpoint in THREE[:2]:
         base = nft.endpoint_name_base(WEB, endpoint)
         assert f"set affinity-{base} {{\n\t\ttype ipv4_addr\n\t\tflags dynamic,timeout\n\t\ttimeout 10800s\n" in text
-        assert f"ip saddr @affinity-{base} goto endpoint-{base}\n" in text
-        assert f"update @affinity-{base} {{ ip saddr }}\n" in text
+        remember = f"meta l4proto tcp update @affinity-{base} {{ ip saddr }} dnat to {endpoint.ip}:8080\n"
+        assert f"\t\tip saddr @affinity-{base} {remember}" in text  # a known source goes where it went
+        assert f"== 0 {remember}" in text or f"\t\t{remember}" in text  # a random pick records its source
+
+
+def test_hairpin_traffic_is_masqueraded() -> None:
+    """kube masquerades an endpoint's connection to its own service that lands on itself: `masquerading` marks
+    a DNATed packet whose source and destination are one endpoint address, before it tests the mark."""
+    text = CASES["cluster_ip_three_endpoints"]()
+    assert "\t\telements = { 10.244.1.5 . 10.244.1.5,\n\t\t\t     10.244.1.10 . 10.244.1.10,\n" in text
+    assert ("\tchain masquerading {\n\t\tct status dnat ip saddr . ip daddr @hairpin-endpoints mark set mark or "
+            "0x004000 comment \"hairpin\"\n\t\tmark and 0x004000 == 0 return\n") in text
 
 
 def test_every_jump_lands_on_a_declared_chain() -> None:
@@ -203,9 +231,7 @@ def test_deleting_a_service_removes_every_element_with_its_cluster_ip() -> None:
     text = CASES["deletion"]()
     body = text.split("\ntable ip svcnet {")[1]
     assert "10.96.0.20" not in body and "default/api" not in body
-    for endpoint in API_2[1]:
-        chain = nft.ENDPOINT + nft.endpoint_name_base(API, endpoint)
-        assert f"delete chain ip svcnet {chain}\n" in text
+    assert "flush set ip svcnet hairpin-endpoints\n" in text  # its endpoints' stale elements go too
     assert f"delete chain ip svcnet {nft.SERVICE}{nft.service_name_base(API)}\n" in text
 
 
