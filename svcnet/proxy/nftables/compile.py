@@ -1,23 +1,23 @@
 """The pure compiler of the nftables proxy mode: a proxy Snapshot in, one `nft -f` transaction out, with
 kube-proxy's nftables design (pkg/proxy/nftables/proxier.go) in a table of svcnet's own, `table ip svcnet`.
 
-Theory of operation. Service dispatch costs one lookup per packet however many services there are:
-`services` does `ip daddr . meta l4proto . th dport vmap @service-ips` (ClusterIPs, external and LB IPs) and,
-for destinations that are local addresses (`fib daddr type local`, or `@nodeport-ips` when NodePorts are
-limited to some CIDRs), `meta l4proto . th dport vmap @service-nodeports`. The verdicts `goto` per service
-port chains named like kube's, `<prefix><8-char base32 sha256>-<ns>/<name>/<proto>/<port>`: `service-`
-(endpoints for Cluster policy), `local-` (Local policy) and `external-` (NodePort / external / LB traffic:
-masquerade or the Local-policy short-circuits). A policy chain picks an endpoint and DNATs to it in the same
-chain, one rule per endpoint, as the iptables mode's statistic rules do: `numgen random mod N == 0 ... dnat to
-ip:port`, then `mod N-1`, ..., the last one unconditional (each endpoint 1/N). ClientIP affinity adds, per
-endpoint, a dynamic set `affinity-<HASH-ns/svc/proto/port__ip/port>` of source addresses with the affinity
-timeout: a source found in one goes (again) to that endpoint, and every DNAT records (`update`) the source in
-the chosen endpoint's set. Masquerading marks packets (`mark set mark or 0x4000`) and `masquerading`
-(postrouting) masquerades marked ones; it marks hairpin traffic (an endpoint reaching itself through a
-service) first: `ct status dnat ip saddr . ip daddr @hairpin-endpoints`, which holds `ip . ip` for every
-endpoint. Services without usable endpoints get elements in `no-endpoint-services` / `no-endpoint-nodeports`,
-looked up in `endpoints-check` from the filter hooks for new connections: `goto reject-chain` (`reject`) with
-no endpoints at all, `drop` with a Local policy and no local endpoints.
+Theory of operation. Service dispatch costs one lookup per packet however many services there are: `services` does
+`ip daddr . meta l4proto . th dport vmap @service-ips` (ClusterIPs, external and LB IPs) and, for destinations
+that are local addresses (`fib daddr type local`, or `@nodeport-ips` when NodePorts are limited to some CIDRs),
+`meta l4proto . th dport vmap @service-nodeports`. The verdicts `goto` per service port chains named like kube's,
+`<prefix><8-char base32 sha256>-<ns>/<name>/<proto>/<port>`: `service-` (endpoints for Cluster policy), `local-`
+(Local policy) and `external-` (NodePort / external / LB traffic: masquerade or the Local-policy short-circuits).
+A policy chain picks an endpoint and DNATs to it in the same chain, one rule per endpoint, as the iptables mode's
+statistic rules do: `numgen random mod N == 0 ... dnat to ip:port`, then `mod N-1`, ..., the last one
+unconditional (each endpoint 1/N). ClientIP affinity adds, per endpoint, a dynamic set
+`affinity-<HASH-ns/svc/proto/port__ip/port>` of source addresses with the affinity timeout: a source found in one
+goes (again) to that endpoint, and every DNAT records (`update`) the source in the chosen endpoint's set.
+Masquerading marks packets (`mark set mark or 0x4000`) and `masquerading` (postrouting) masquerades marked ones;
+it marks hairpin traffic (an endpoint reaching itself through a service) first: `ct status dnat ip saddr . ip
+daddr @hairpin-endpoints`, which holds `ip . ip` for every endpoint on this node (or on no known node): one that
+reaches itself runs here. Services without usable endpoints get elements in `no-endpoint-services` /
+`no-endpoint-nodeports`, looked up in `endpoints-check` from the filter hooks for new connections: `goto
+reject-chain` (`reject`) with no endpoints at all, `drop` with a Local policy and no local endpoints.
 
 Why not kube's per-endpoint chains and `numgen ... vmap { }`: every rule or verdict a transaction adds makes
 the kernel walk, at commit, every chain reachable from each base chain (nf_tables_validate), and every
@@ -358,8 +358,9 @@ def _write_service_chains(out: _Builder, port: _Port) -> None:
         out.declare(AFFINITY + base, "set", "type ipv4_addr", "flags dynamic,timeout", f"timeout {timeout}s",
                     dynamic=True)
     for ep in port.reachable:
-        key = f"{ep.ip} . {ep.ip}"
-        out.elements.setdefault((HAIRPIN, key), key)  # out.element's work without a comment or verdict
+        if ep.node_name in ("", out.node.name):  # a pod reaching itself is on this node (unknown: assume so)
+            key = f"{ep.ip} . {ep.ip}"
+            out.elements.setdefault((HAIRPIN, key), key)  # out.element's work without a comment or verdict
 
 
 def port_rules(info: model.ServicePortInfo, endpoints: Sequence[model.EndpointInfo],

@@ -19,15 +19,15 @@ written with those:
      -- `nft` must know a set to compile `@name`, and this way it does without listing the kernel;
   6. `add chain NAME { rules }` every chain that is new or rewritten (a rewritten one was flushed in 1.).
 Steps 2 and 3 are the costly ones. Adding or removing an endpoint needs neither: its service's chains are
-rewritten, its `hairpin-endpoints` element is added (one that goes away stays: a set marked `keep_stale`
-loses elements at full syncs only), and its affinity set, if any, is referenced by nothing any more and
-left in the kernel (a *leftover*, as kube-proxy's stale chains, which it deletes a second later), to be
-deleted by the next transaction that pays for the listing anyway, or once more than `LEFTOVERS_MAX` have
-piled up; a full sync deletes them too (`compile.render`). A deleted service's chains are left the same way,
-flushed. A chain that comes back while left over is simply refilled; an affinity set is deleted and declared
-anew (costly), so that it starts empty as kube's would. A re-created set or chain is referenced by chains
-(and map verdicts) that did not change themselves: those are rewritten (re-added) too, so nothing refers to
-an object while it is deleted.
+rewritten, its `hairpin-endpoints` element added if it is on this node (one that goes away stays: a set marked
+`keep_stale` loses elements at full syncs only), and its affinity set, if any, is referenced by nothing any more
+and left in the kernel (a *leftover*, as kube-proxy's stale chains, which it deletes a second later), to be
+deleted by the next transaction that pays for the listing anyway, or once more than `LEFTOVERS_MAX` have piled
+up; a full sync deletes them too (`compile.render`). Chains that go away are flushed and left the same way,
+unless the transaction deletes anyway (a deleted service's map elements). A chain that comes back while left over
+is simply refilled; an affinity set is deleted and declared anew (costly), so that it starts empty as kube's
+would. A re-created set or chain is referenced by chains (and map verdicts) that did not change themselves: those
+are rewritten (re-added) too, so nothing refers to an object while it is deleted.
 
 What no transaction form avoids is the kernel's own check at commit (nf_tables_validate): any new rule or
 verdict element makes it walk every chain reachable from each base chain, once per base chain (two here:

@@ -166,10 +166,11 @@ def test_a_removed_endpoint_leaves_its_hairpin_element_and_its_affinity_set_unre
     assert "delete" not in text and GONE_SET not in text  # neither flushed nor declared: it is not looked up
 
 
-def test_an_added_endpoint_adds_its_hairpin_element() -> None:
-    text = render_diff(*_tables(WEB_2, snap(WEB_3, API_2)))
-    back = THREE[0].ip
-    assert f"elements = {{ {back} . {back} }} }}\n" in text and "delete" not in text
+def test_an_added_endpoint_adds_its_hairpin_element_when_it_is_on_this_node() -> None:
+    local = render_diff(*_tables(snap((info(), THREE[:2]), API_2), snap(WEB_3, API_2)))
+    assert "elements = { 10.244.1.5 . 10.244.1.5 } }\n" in local
+    remote = render_diff(*_tables(WEB_2, snap(WEB_3, API_2)))  # 10.244.2.7, on node-b
+    assert "hairpin-endpoints" not in remote and "delete" not in local + remote
 
 
 def test_a_chain_that_comes_back_is_refilled_and_no_longer_left_over() -> None:
