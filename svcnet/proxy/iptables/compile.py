@@ -161,7 +161,7 @@ def _quote(text: str) -> str:
 # --- per service port plan ------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class _Plan(categorize.PortEndpoints):
     """A categorised service port and the hash its chains are named by."""
 

@@ -173,7 +173,7 @@ _sorted = categorize.sorted_endpoints
 # --- per service port plan ------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class _Port(categorize.PortEndpoints):
     """A categorised service port and the base its chains are named by."""
 
