@@ -1,6 +1,6 @@
 """The ipvs mode against a real IPVS kernel: `scripts/ipvs-vm.sh` boots Debian's kernel under qemu with this
 machine's root filesystem shared read-only and runs, in one boot, `tests/vm/test_ipvs_kernel.py` (the proxier
-on hand-built snapshots: rr alternation, persistence, draining, deletion, cleanup) and
+on hand-built snapshots: rr alternation, persistence, draining, deletion, cleanup, UDP conntrack cleanup) and
 `tests/vm/test_up_netns_ipvs.py` (`svcnet up --netns --nodes 3 --proxy-mode ipvs` through test_up_netns.py's
 scenarios and the ipvs-specific checks). Skipped, saying why, when not root or when qemu or the kernel package
 is missing (this test installs nothing: run the script once by hand, or
@@ -19,7 +19,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "scripts" / "ipvs-vm.sh"
 VM_FILES = ("tests/vm/test_ipvs_kernel.py", "tests/vm/test_up_netns_ipvs.py")
-VM_TESTS = 10  # tests in VM_FILES, every one of which must pass (none skipped)
+VM_TESTS = 11  # tests in VM_FILES, every one of which must pass (none skipped)
 # TCG (no KVM) on this 2-CPU machine: 7m26s-8m09s for the whole VM at load 1-1.5 (boot and pytest ~30 s, kernel
 # test ~30 s, `svcnet up` ~40 s and its stop ~20 s, walkthrough ~70 s, spread/affinity/UDP ~150 s, the ipvs-only
 # checks ~100 s); 14 min was seen at load 4, so the deadline leaves room

@@ -28,7 +28,8 @@ pytestmark = pytest.mark.skipif(os.geteuid() != 0 or not Path("/proc/net/ip_vs")
 
 WEB = model.ServicePortName("default", "web", "", "TCP")
 STICKY = model.ServicePortName("default", "sticky", "", "TCP")
-WEB_IP, STICKY_IP = "10.96.0.10", "10.96.0.11"
+DNS = model.ServicePortName("default", "dns", "", "UDP")
+WEB_IP, STICKY_IP, DNS_IP = "10.96.0.10", "10.96.0.11", "10.96.0.53"
 BACKENDS = {"a": "10.244.1.10", "b": "10.244.2.10"}
 
 
@@ -183,3 +184,50 @@ async def test_ipvs_proxier_in_a_real_kernel(lab: Lab) -> None:
     assert "kube-ipvs0" not in lab.run(lab.node, "ip", "-o", "link")
     assert "KUBE-" not in lab.run(lab.node, "iptables-save")
     assert "KUBE-" not in lab.run(lab.node, "ipset", "list", "-n")
+
+
+# a UDP server answering its own name, and a client asking from one fixed source port (so every question after
+# the first rides the same conntrack entry, as a long-lived UDP client's do)
+_UDP_NAME = ("import socket, sys\ns = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\ns.bind((sys.argv[1], 53))\n"
+             "while True:\n    _, peer = s.recvfrom(512)\n    s.sendto(sys.argv[2].encode(), peer)\n")
+_UDP_ASK = ("import socket, sys\ns = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\ns.bind(('10.0.1.2', 5353))\n"
+            "s.settimeout(2)\ns.sendto(b'?', (sys.argv[1], 53))\nprint(s.recvfrom(512)[0].decode())\n")
+
+
+def _dns_snapshot(*names: str) -> model.Snapshot:
+    info = model.ServicePortInfo(DNS, (DNS_IP,), 53, "UDP")
+    return model.Snapshot({DNS: info}, {DNS: tuple(model.EndpointInfo(BACKENDS[n], 53, "node") for n in names)})
+
+
+async def test_a_udp_endpoint_that_leaves_takes_its_conntrack_entries(lab: Lab) -> None:
+    """No UDP black hole in ipvs mode: once a UDP endpoint leaves, no conntrack entry sends the service address
+    to it any more, so a client that keeps its source port is not stuck on the dead one. The iptables and
+    nftables proxiers delete such entries themselves (kube-proxy's cleanup); here the real server is deleted at
+    once (UDP does not drain) and IPVS drops its connections and their conntrack entries with it -- seen on the
+    6.1 kernel, which is why the ipvs proxier runs no `conntrack -D`."""
+    namespaces = dict(zip(BACKENDS, lab.names[2:], strict=True))
+    servers = [subprocess.Popen(["ip", "netns", "exec", namespaces[n], sys.executable, "-c", _UDP_NAME, ip, n])
+               for n, ip in BACKENDS.items()]
+    proxier = IpvsProxier("node", ("10.0.1.1",), "10.244.0.0/16", lab.node, "rr")
+    try:
+        for n, ip in BACKENDS.items():
+            _wait(lambda n=n, ip=ip: f"{ip}:53" in lab.run(namespaces[n], "ss", "-lun"), f"the UDP server on {ip}")
+        await proxier.sync(_dns_snapshot("a", "b"), full=True)
+        first = lab.run(lab.client, sys.executable, "-c", _UDP_ASK, DNS_IP).strip()
+        assert first in BACKENDS, first
+
+        def entries(backend: str) -> str:
+            listed = subprocess.run(["ip", "netns", "exec", lab.node, "conntrack", "-L", "-p", "udp", "--orig-dst",
+                                     DNS_IP, "--dst-nat", BACKENDS[backend]], capture_output=True, text=True)
+            return listed.stdout
+
+        assert "sport=5353" in entries(first), entries(first)  # IPVS keeps conntrack (vs.conntrack=1)
+        other = "b" if first == "a" else "a"
+        await proxier.sync(_dns_snapshot(other), full=False)
+        assert entries(first) == "", entries(first)
+        assert lab.run(lab.client, sys.executable, "-c", _UDP_ASK, DNS_IP).strip() == other
+    finally:
+        await proxier.close()
+        for server in servers:
+            server.terminate()
+            server.wait(10)
