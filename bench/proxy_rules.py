@@ -7,7 +7,8 @@ Figures (goals from issue 7), per mode, for N services x 5 endpoints — svcnet'
 full sync <= 1.2 x bare load); then one-endpoint changes synced as partial syncs, end to end: a new snapshot
 handed to the proxier -> the rules in the kernel (goal < 50 ms at 10,000 services); nftables mode repeats it
 `--changes` times (an endpoint removed, then put back, on different services) and prints the median and the
-worst, after checking that the kernel's chain really changed; the load average is printed at the start and
+worst, after checking that the kernel's chain really changed, then the median of as many changes that must
+delete (all of a service's endpoints gone, then back: `nft` lists the table for those); the load average is printed at the start and
 the end, as other work on the machine moves every figure; nftables full syncs and bare loads are repeated
 (`--repeats`, default 3, alternately) and their medians compared. Sizes are per mode, because iptables-nft needs
 ~8 minutes for 10,000 services here: `--iptables-sizes` (default 1000,5000) and `--nftables-sizes` (default
@@ -115,6 +116,19 @@ async def partial_syncs(proxier: NftablesProxier, ns: str, snap: model.Snapshot,
     return times
 
 
+async def deleting_syncs(proxier: NftablesProxier, snap: model.Snapshot, changes: int) -> list[float]:
+    """`changes` partial syncs that must delete map elements (so `nft` lists the table first): a service port's
+    endpoints all gone (its ClusterIP now rejects), then back, on different services; each timed as above."""
+    times = []
+    for i in range(changes):
+        name = list(snap.services)[(i // 2 * 4993 + 1) % len(snap.services)]
+        target = dataclasses.replace(snap, endpoints={**snap.endpoints, name: ()}) if i % 2 == 0 else snap
+        start = time.perf_counter()
+        await proxier.sync(target, full=False)
+        times.append(time.perf_counter() - start)
+    return times
+
+
 async def measure_nftables(size: int, changes: int, repeats: int) -> dict[str, float]:
     """Full sync and bare load `repeats` times each, alternately (medians: a load here varies by +-20 % from one
     run to the next), each into a fresh namespace; the partial syncs follow the first full sync."""
@@ -122,7 +136,7 @@ async def measure_nftables(size: int, changes: int, repeats: int) -> dict[str, f
     start = time.perf_counter()
     text = nft.render(nft.build_table(snap, NODE))
     compile_s = time.perf_counter() - start
-    fulls, bares, times = [], [], []
+    fulls, bares, times, deleting = [], [], [], []
     for attempt in range(repeats):
         with netns() as ns:
             proxier = NftablesProxier(NODE.name, NODE.addresses, NODE.cluster_cidr, ns)
@@ -131,10 +145,12 @@ async def measure_nftables(size: int, changes: int, repeats: int) -> dict[str, f
             fulls.append(time.perf_counter() - start)
             if attempt == 0:
                 times = await partial_syncs(proxier, ns, snap, changes)
+                deleting = await deleting_syncs(proxier, snap, changes)
             await proxier.close()
         bares.append(bare_load(["nft", "-f", "-"], text))
     return {"compile": compile_s, "full": statistics.median(fulls), "bare": statistics.median(bares),
-            "partial": statistics.median(times), "worst": max(times), "bytes": len(text)}
+            "partial": statistics.median(times), "worst": max(times), "bytes": len(text),
+            "deleting": statistics.median(deleting)}
 
 
 def sizes(text: str) -> list[int]:
@@ -160,16 +176,17 @@ async def main() -> int:
             ("nftables", sizes(args.sizes or args.nftables_sizes))]
     print("load average at start: {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
     print(f"{'mode':>8} {'services':>8} {'rules MB':>9} {'compile s':>10} {'full sync s':>12} {'bare load s':>12} "
-          f"{'ratio':>6} {'partial ms':>11} {'worst ms':>9}")
+          f"{'ratio':>6} {'partial ms':>11} {'worst ms':>9} {'deleting ms':>12}")
     for mode, counts in runs:
         for size in counts:
             r = await (measure_iptables(size) if mode == "iptables" else measure_nftables(size, args.changes, args.repeats))
             print(f"{mode:>8} {size:8d} {r['bytes'] / 1e6:9.1f} {r['compile']:10.3f} {r['full']:12.3f} "
                   f"{r['bare']:12.3f} {r['full'] / r['bare']:6.2f} {r['partial'] * 1000:11.1f} "
-                  f"{r['worst'] * 1000:9.1f}", flush=True)
+                  f"{r['worst'] * 1000:9.1f} {r.get('deleting', float('nan')) * 1000:12.1f}", flush=True)
     print("bare load: iptables-restore --noflush / nft -f of the identical text into a fresh namespace (nftables: "
           "full sync and bare load the medians of --repeats); partial: iptables one change, nftables the median "
-          "of --changes")
+          "of --changes; deleting (nftables): the median of --changes syncs of a service's endpoints all going / "
+          "coming back")
     print("goals: full sync <= 1.2 x bare load; partial sync of one endpoint < 50 ms at 10,000 services")
     print("load average at end: {:.2f} {:.2f} {:.2f} (2 cores are shared with other work)".format(*os.getloadavg()))
     return 0
