@@ -16,10 +16,12 @@ import signal
 import socket
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from svcnet.apiserver.server import APIServer, APIServerConfig
-from svcnet.client.config import ConfigError
 from svcnet.store import StoreError
+
+if TYPE_CHECKING:  # the API server and the client (aiohttp and the rest: ~0.3 s) are imported where used
+    from svcnet.apiserver.server import APIServerConfig
 
 
 def default_data_dir() -> Path:
@@ -47,10 +49,22 @@ def _add_apiserver_flags(p: argparse.ArgumentParser, default_cidr: str) -> None:
     p.add_argument("--insecure-http", action="store_true", help="plain HTTP without authentication")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def _add_exec(sub: Any) -> None:
+    ex = sub.add_parser("exec", help="run a command on a node of `svcnet up --netns` (inside its namespace)")
+    ex.add_argument("node")
+    ex.add_argument("cmd", nargs="*", help="-- COMMAND [ARGS...]")
+    ex.add_argument("--data-dir", type=Path, default=default_data_dir())
+
+
+def build_parser(exec_only: bool = False) -> argparse.ArgumentParser:
+    """The whole command line; `exec_only`: just `svcnet exec`, which tests and scripts run in loops, without
+    importing the modules the other commands register from (~0.4 s)."""
     parser = argparse.ArgumentParser(prog="svcnet", description="Kubernetes Service networking, for real.")
     parser.add_argument("-v", "--verbose", action="store_true")
     sub = parser.add_subparsers(dest="command", required=True)
+    if exec_only:
+        _add_exec(sub)
+        return parser
     api = sub.add_parser("apiserver", help="run the Kubernetes-compatible API server")
     _add_apiserver_flags(api, "10.96.0.0/12")
     up = sub.add_parser("up", help="run a whole cluster on this machine")
@@ -61,10 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--nodes", type=int, default=3, help="with --netns: how many nodes")
     up.add_argument("--proxy-mode", choices=("userspace", "iptables", "nftables", "ipvs"), default="userspace",
                     help="with --netns: how each node's proxy forwards (iptables: rules in the node's namespace)")
-    ex = sub.add_parser("exec", help="run a command on a node of `svcnet up --netns` (inside its namespace)")
-    ex.add_argument("node")
-    ex.add_argument("cmd", nargs="*", help="-- COMMAND [ARGS...]")
-    ex.add_argument("--data-dir", type=Path, default=default_data_dir())
+    _add_exec(sub)
     status = sub.add_parser("status", help="the health of each component of a running `svcnet up`")
     status.add_argument("--data-dir", type=Path, default=default_data_dir())
     cm = sub.add_parser("controller-manager", help="run the controllers against an API server")
@@ -137,6 +148,8 @@ def _host_port(text: str) -> tuple[str, int]:
 
 
 def _config(args: argparse.Namespace) -> APIServerConfig:
+    from svcnet.apiserver.server import APIServerConfig
+
     return APIServerConfig(data_dir=args.data_dir, bind_address=args.bind_address, port=args.port,
                            service_cidr=args.service_cluster_ip_range, node_port_range=args.service_node_port_range,
                            insecure_http=args.insecure_http, store_url=args.store)
@@ -399,6 +412,8 @@ async def _run(args: argparse.Namespace) -> int:
         return await doctor_gather.run(args)
     if args.command == "status":
         return await _status(args)
+    from svcnet.apiserver.server import APIServer
+
     server = APIServer(_config(args))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -418,13 +433,15 @@ async def _run(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     command: list[str] = []
-    if "exec" in argv[:2] and "--" in argv:  # `svcnet exec NODE [--data-dir D] -- CMD...`: CMD is not ours to parse
+    exec_only = "exec" in argv[:2]
+    if exec_only and "--" in argv:  # `svcnet exec NODE [--data-dir D] -- CMD...`: CMD is not ours to parse
         command = argv[argv.index("--") + 1:]
         argv = argv[:argv.index("--")]
-    args = build_parser().parse_args(argv)
+    args = build_parser(exec_only).parse_args(argv)
     if args.command == "exec":
         args.cmd = command or args.cmd
         return _exec(args)
+    from svcnet.client.config import ConfigError  # the client package: not needed by `exec`
     quiet = args.command in ("up", "demo")  # these print their own progress; components say only what is wrong
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING if quiet else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
