@@ -167,7 +167,6 @@ def quote(text: str) -> str:
 
 
 _v4 = categorize.v4
-_sorted = categorize.sorted_endpoints
 
 
 # --- per service port plan ------------------------------------------------------------------------------
@@ -359,8 +358,7 @@ def _write_service_chains(out: _Builder, port: _Port) -> None:
                     dynamic=True)
     for ep in port.reachable:
         if ep.node_name in ("", out.node.name):  # a pod reaching itself is on this node (unknown: assume so)
-            key = f"{ep.ip} . {ep.ip}"
-            out.elements.setdefault((HAIRPIN, key), key)  # out.element's work without a comment or verdict
+            out.element(HAIRPIN, f"{ep.ip} . {ep.ip}")
 
 
 def port_rules(info: model.ServicePortInfo, endpoints: Sequence[model.EndpointInfo],
