@@ -17,8 +17,10 @@ import socketserver
 import sys
 import threading
 import time
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from concurrent.futures import ThreadPoolExecutor
+from http.server import BaseHTTPRequestHandler, HTTPServer, SimpleHTTPRequestHandler
 from pathlib import Path
+from typing import Any
 
 
 def _address(port: int) -> tuple[str, int]:
@@ -63,9 +65,31 @@ class _ThreadingTCP(socketserver.ThreadingTCPServer):
     daemon_threads = True
 
 
-class _GracefulHTTP(ThreadingHTTPServer):
-    daemon_threads = False  # server_close() waits for the requests in progress
-    block_on_close = True
+class _GracefulHTTP(HTTPServer):
+    """Each connection handled on a pool of threads (a new thread per connection, as ThreadingHTTPServer does,
+    cost ~350 µs of CPU per request, more than the request itself); server_close() waits for the requests in
+    progress."""
+
+    POOL = 64  # connections served at once; more wait for a free thread
+
+    def __init__(self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler]) -> None:
+        super().__init__(address, handler)
+        self.pool = ThreadPoolExecutor(self.POOL, thread_name_prefix="http")
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        self.pool.submit(self._handle, request, client_address)
+
+    def _handle(self, request: Any, client_address: Any) -> None:
+        try:
+            self.finish_request(request, client_address)
+        except Exception:
+            self.handle_error(request, client_address)
+        finally:
+            self.shutdown_request(request)
+
+    def server_close(self) -> None:
+        super().server_close()
+        self.pool.shutdown(wait=True)
 
 
 LAME_DUCK_SECONDS = float(os.environ.get("SVCNET_LAME_DUCK_SECONDS", "1"))
