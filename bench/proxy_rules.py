@@ -29,7 +29,7 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 
 from svcnet.proxy import model
 from svcnet.proxy.iptables.compile import NodeInfo, compile_rules
@@ -61,11 +61,15 @@ def netns() -> Iterator[str]:
         subprocess.run(["ip", "netns", "del", name], check=False)
 
 
+def load_into(ns: str, command: list[str], text: str) -> float:
+    start = time.perf_counter()
+    subprocess.run(["ip", "netns", "exec", ns, *command], input=text.encode(), check=True)
+    return time.perf_counter() - start
+
+
 def bare_load(command: list[str], text: str) -> float:
     with netns() as ns:
-        start = time.perf_counter()
-        subprocess.run(["ip", "netns", "exec", ns, *command], input=text.encode(), check=True)
-        return time.perf_counter() - start
+        return load_into(ns, command, text)
 
 
 def one_endpoint_less(snap: model.Snapshot, index: int) -> model.Snapshot:
@@ -131,23 +135,28 @@ async def deleting_syncs(proxier: NftablesProxier, snap: model.Snapshot, changes
 
 async def measure_nftables(size: int, changes: int, repeats: int) -> dict[str, float]:
     """Full sync and bare load `repeats` times each, alternately (medians: a load here varies by +-20 % from one
-    run to the next), each into a fresh namespace; the partial syncs follow the first full sync."""
+    run to the next), each into a fresh namespace, all deleted at the end (the kernel goes on freeing a deleted
+    namespace's table for a while, on a core the next measurement wants); the partial syncs follow the first
+    full sync."""
     snap = snapshot(size)
     start = time.perf_counter()
     text = nft.render(nft.build_table(snap, NODE))
     compile_s = time.perf_counter() - start
     fulls, bares, times, deleting = [], [], [], []
-    for attempt in range(repeats):
-        with netns() as ns:
-            proxier = NftablesProxier(NODE.name, NODE.addresses, NODE.cluster_cidr, ns)
+    with ExitStack() as kept:
+        proxiers = []
+        for attempt in range(repeats):
+            ns = kept.enter_context(netns())
+            proxiers.append(proxier := NftablesProxier(NODE.name, NODE.addresses, NODE.cluster_cidr, ns))
             start = time.perf_counter()
             await proxier.sync(snap, full=True)
             fulls.append(time.perf_counter() - start)
             if attempt == 0:
                 times = await partial_syncs(proxier, ns, snap, changes)
                 deleting = await deleting_syncs(proxier, snap, changes)
+            bares.append(load_into(kept.enter_context(netns()), ["nft", "-f", "-"], text))
+        for proxier in proxiers:
             await proxier.close()
-        bares.append(bare_load(["nft", "-f", "-"], text))
     return {"compile": compile_s, "full": statistics.median(fulls), "bare": statistics.median(bares),
             "partial": statistics.median(times), "worst": max(times), "bytes": len(text),
             "deleting": statistics.median(deleting)}

@@ -480,7 +480,7 @@ def _order(services: Mapping[model.ServicePortName, object], memo: _Memo | None
             all(a is b or a == b for a, b in zip(names, memo.names, strict=True))
             or services.keys() == set(memo.names)):
         return names, memo.order
-    return names, tuple(sorted(names))
+    return names, tuple(model.sorted_names(names))
 
 
 def _entries(snapshot: model.Snapshot, node: NodeInfo, memo: _Memo | None

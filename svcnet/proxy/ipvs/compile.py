@@ -200,7 +200,7 @@ def _service_ports(info: model.ServicePortInfo, node: NodeConfig) -> list[tuple[
 
 def _virtual_services(snapshot: model.Snapshot, node: NodeConfig) -> dict[ServiceKey, VirtualService]:
     services: dict[ServiceKey, VirtualService] = {}
-    for name in sorted(snapshot.services):
+    for name in model.sorted_names(snapshot.services):
         info = snapshot.services[name]
         endpoints = snapshot.endpoints.get(name, ())
         for address, port, external in _service_ports(info, node):

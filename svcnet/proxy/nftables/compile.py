@@ -49,7 +49,6 @@ Invariants:
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import ipaddress
 from collections.abc import Iterable, Mapping, MutableMapping, Sequence
@@ -143,10 +142,16 @@ class Table:
 # --- names ----------------------------------------------------------------------------------------------
 
 
+# RFC 4648's base32 alphabet, two characters (10 bits) at a time: base64.b32encode is pure Python, ~8x slower
+_B32_PAIRS = [a + b for a in "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567" for b in "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"]
+
+
 @lru_cache(maxsize=1 << 17)
 def hash_and_truncate(name: str) -> str:
     """kube's hashAndTruncate: 8 characters of base32(sha256(name)), "-", the name (cut to fit with "...")."""
-    name = base64.b32encode(hashlib.sha256(name.encode()).digest()[:5]).decode() + "-" + name  # 5 bytes: 8 chars
+    head = int.from_bytes(hashlib.sha256(name.encode()).digest()[:5])  # 40 bits: 8 base32 characters
+    pairs = _B32_PAIRS[head >> 30], _B32_PAIRS[head >> 20 & 1023], _B32_PAIRS[head >> 10 & 1023], _B32_PAIRS[head & 1023]
+    name = "".join(pairs) + "-" + name
     return name if len(name) <= NAME_BASE_MAX else name[:NAME_BASE_MAX - 3] + "..."
 
 
@@ -391,7 +396,7 @@ def _build_table(snapshot: model.Snapshot, node: NodeInfo) -> Table:
     elements = {name: dict(s.elements) for name, s in sets.items()}
     ports: dict[model.ServicePortName, PortRules] = {}
     claims: dict[tuple[str, str], tuple[model.ServicePortName, ...]] = {}
-    for name in sorted(snapshot.services):
+    for name in model.sorted_names(snapshot.services):
         rules = port_rules(snapshot.services[name], snapshot.endpoints.get(name, ()), node)
         if rules is None:
             continue

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from typing import Any
 
 import pytest
@@ -168,3 +169,11 @@ def test_cache_resync_forgets_what_is_no_longer_listed() -> None:
     cache.resync([WEB, API], [WEB_SLICE, API_SLICE])
     assert set(cache.resync([API], [API_SLICE]).services) == {model.ServicePortName("ns", "api", "http", "TCP")}
     assert set(cache.resync([WEB], []).endpoints) == set()
+
+
+def test_sorted_names_is_the_dataclass_order() -> None:
+    names = [model.ServicePortName(ns, name, port, proto) for ns in ("b", "a", "") for name in ("web", "api", "w")
+             for port in ("http", "", "dns") for proto in ("UDP", "TCP", "SCTP")]
+    shuffled = names[:]
+    random.Random(7).shuffle(shuffled)
+    assert shuffled != names and model.sorted_names(shuffled) == sorted(names)

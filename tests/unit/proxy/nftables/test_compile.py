@@ -8,6 +8,8 @@ Regenerate the golden files with `SVCNET_UPDATE_GOLDEN=1 .venv/bin/pytest tests/
 from __future__ import annotations
 
 import asyncio
+import base64
+import hashlib
 import os
 import re
 import secrets
@@ -100,6 +102,12 @@ def test_golden(name: str) -> None:
 ])
 def test_kube_names(got: Callable[[], str], want: str) -> None:
     assert got() == want  # values from kubernetes pkg/proxy/nftables (proxier.go comments, proxier_test.go)
+
+
+def test_the_hash_is_base32_of_sha256() -> None:
+    for name in (f"ns{i}/svc-{i}/{proto}/p{i}" for i in range(200) for proto in ("tcp", "udp")):
+        want = base64.b32encode(hashlib.sha256(name.encode()).digest()).decode()[:8]
+        assert nft.hash_and_truncate(name) == f"{want}-{name}"
 
 
 def test_one_table_of_our_own() -> None:
