@@ -1,15 +1,15 @@
-"""Kernel proxy rules benchmark: how long svcnet takes to compile and load its iptables and nftables rulesets,
-next to `iptables-restore` / `nft -f` alone loading the identical text, in one run, inside throwaway network
+"""Kernel proxy rules benchmark: how long svcnet takes to compile and load its iptables and nftables rulesets, next
+to `iptables-restore` / `nft -f` alone loading the identical text, in one run, inside throwaway network
 namespaces.
 
 Figures (goals from issue 7), per mode, for N services x 5 endpoints — svcnet's compile time, its full sync
 (compile + load [+ iptables hooks]), and the bare load of the same text into a fresh namespace (the anchor; goal:
 full sync <= 1.2 x bare load); then one-endpoint changes synced as partial syncs, end to end: a new snapshot
 handed to the proxier -> the rules in the kernel (goal < 50 ms at 10,000 services); nftables mode repeats it
-`--changes` times (an endpoint removed, then put back, on different services) and prints the median and the
-worst, after checking that the kernel's chain really changed, then the median of as many changes that must
-delete (all of a service's endpoints gone, then back: `nft` lists the table for those); the load average is printed at the start and
-the end, as other work on the machine moves every figure; nftables full syncs and bare loads are repeated
+`--changes` times (an endpoint removed, then put back, on different services) and prints the median and the worst,
+after checking that the kernel's chain really changed, then the median of as many changes that must delete (all of
+a service's endpoints gone, then back: `nft` lists the table for those); the load average is printed at the start
+and the end, as other work on the machine moves every figure; nftables full syncs and bare loads are repeated
 (`--repeats`, default 3, alternately) and their medians compared. Sizes are per mode, because iptables-nft needs
 ~8 minutes for 10,000 services here: `--iptables-sizes` (default 1000,5000) and `--nftables-sizes` (default
 1000,5000,10000); an empty list skips the mode. Root only; every namespace is deleted on exit, even on failure.
@@ -188,7 +188,8 @@ async def main() -> int:
           f"{'ratio':>6} {'partial ms':>11} {'worst ms':>9} {'deleting ms':>12}")
     for mode, counts in runs:
         for size in counts:
-            r = await (measure_iptables(size) if mode == "iptables" else measure_nftables(size, args.changes, args.repeats))
+            r = await (measure_iptables(size) if mode == "iptables"
+                       else measure_nftables(size, args.changes, args.repeats))
             print(f"{mode:>8} {size:8d} {r['bytes'] / 1e6:9.1f} {r['compile']:10.3f} {r['full']:12.3f} "
                   f"{r['bare']:12.3f} {r['full'] / r['bare']:6.2f} {r['partial'] * 1000:11.1f} "
                   f"{r['worst'] * 1000:9.1f} {r.get('deleting', float('nan')) * 1000:12.1f}", flush=True)
