@@ -25,6 +25,7 @@ OURS = ("svcnet-node-", "svcnet-pod-", "svcnet-fabric", "svcnet-client")
 class NetnsUp:
     # deadlines in seconds; a subclass for a slower machine (tests/vm: qemu without KVM) raises them
     READY_TIMEOUT, KUBECTL_TIMEOUT, STOP_TIMEOUT = 90.0, 60.0, 60.0
+    CURL_TIMEOUT = 2  # one curl's --max-time
 
     def __init__(self, data_dir: Path, proxy_mode: str) -> None:
         self.data_dir = data_dir
@@ -57,9 +58,17 @@ class NetnsUp:
         for name in (n for n in listed if n.startswith(OURS)):
             subprocess.run(["ip", "netns", "del", name], capture_output=True)
 
-    def exec(self, node: str, *cmd: str) -> str:
+    def run(self, node: str, *cmd: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run([str(SVCNET), "exec", node, "--data-dir", str(self.data_dir), "--", *cmd],
-                              capture_output=True, text=True, timeout=30).stdout.strip()
+                              capture_output=True, text=True, timeout=30)
+
+    def exec(self, node: str, *cmd: str) -> str:
+        return self.run(node, *cmd).stdout.strip()
+
+    def curl(self, node: str, url: str) -> str:
+        """The body `url` answers from `node`'s namespace, or how curl failed (so an assertion shows it)."""
+        done = self.run(node, "curl", "-sS", "-m", str(self.CURL_TIMEOUT), url)
+        return done.stdout.strip() if done.returncode == 0 else f"curl exit {done.returncode}: {done.stderr.strip()}"
 
 
 @pytest.fixture(scope="module", params=["userspace", "iptables", "nftables"])
@@ -130,16 +139,17 @@ def test_the_walkthrough_across_three_node_namespaces(cluster: NetnsUp, tmp_path
     client = next(p for p in pods if p["spec"]["nodeName"] == "node-1")["metadata"]["name"]
 
     def curl(url: str) -> str:
-        return cluster.kubectl("exec", client, "-n", "dev", "--", "curl", "-s", "-m", "2", url).strip()
+        return cluster.kubectl("exec", client, "-n", "dev", "--", "curl", "-s", "-m", str(cluster.CURL_TIMEOUT),
+                               url).strip()
 
     wait_for(lambda: {curl("http://10.97.97.97/") for _ in range(6)} == set(ips), 20, "the ClusterIP spreads")
     if cluster.proxy_mode == "userspace":  # round robin; the kernel rules choose at random (checked above)
         answers = [curl("http://10.97.97.97/") for _ in range(6)]
         assert sorted(answers) == sorted(ips * 2), answers
-    node_view = cluster.exec("node-2", "curl", "-s", "-m", "2", "http://10.97.97.97/")
+    node_view = cluster.curl("node-2", "http://10.97.97.97/")
     assert node_view in ips, f"a node reaches the ClusterIP too: {node_view!r}"
     for node_ip in ("172.18.0.11", "172.18.0.12", "172.18.0.13"):
-        assert cluster.exec("client", "curl", "-s", "-m", "2", f"http://{node_ip}:30002/") in ips
+        assert (answer := cluster.curl("client", f"http://{node_ip}:30002/")) in ips, (node_ip, answer)
     resolv = cluster.kubectl("exec", client, "-n", "dev", "--", "cat", "/etc/resolv.conf")
     assert "nameserver 10.96.0.10" in resolv and "search dev.svc.cluster.local svc.cluster.local" in resolv
     dug = cluster.kubectl("exec", client, "-n", "dev", "--", "dig", "+short", "+time=2",

@@ -95,13 +95,14 @@ class VmNetnsUp(netns.NetnsUp):
     execs after reading up.json: under TCG the svcnet CLI's imports alone take 10-13 s a call."""
 
     READY_TIMEOUT, KUBECTL_TIMEOUT, STOP_TIMEOUT = 240.0, 240.0, 180.0
+    CURL_TIMEOUT = 20  # a CI run once saw one of 6 curls miss 2 s there
 
-    def exec(self, node: str, *cmd: str) -> str:
+    def run(self, node: str, *cmd: str) -> subprocess.CompletedProcess[str]:
         state = json.loads((self.data_dir / "up.json").read_text())
         namespace = state["nodes"].get(node) or (state["client_netns"] if node == "client" else "")
         assert namespace, f"no node {node!r} in {state}"
         return subprocess.run(["ip", "netns", "exec", namespace, *cmd], capture_output=True, text=True,
-                              timeout=60).stdout.strip()
+                              timeout=60)
 
 
 @pytest.fixture(scope="module")
@@ -210,7 +211,7 @@ def test_a_pod_failing_readiness_leaves_the_virtual_server_and_comes_back(cluste
     (gone_ip, gone), (kept_ip, _) = sorted(pods.items())
 
     def answers() -> set[str]:  # rr: 4 connections reach both real servers of weight 1
-        return {cluster.exec("node-1", "curl", "-s", "-m", "2", "http://10.97.97.100/") for _ in range(4)}
+        return {cluster.curl("node-1", "http://10.97.97.100/") for _ in range(4)}
 
     assert answers() == {gone_ip, kept_ip}
     cluster.kubectl("exec", gone, "-n", "dev", "--", "rm", "/tmp/ready")
@@ -241,7 +242,7 @@ def test_a_load_balancer_address_from_the_client(cluster: netns.NetnsUp) -> None
         assert {a for a, _, _ in table(cluster, node)[f"TCP {lb}:8080"][1]} == endpoints, node
         assert f"{lb}/32" in bound(cluster, node)
         assert f"{lb},tcp:8080" in cluster.exec(node, "ipset", "list", "KUBE-LOAD-BALANCER")
-    answers = {cluster.exec("client", "curl", "-s", "-m", "2", f"http://{lb}:8080/") for _ in range(6)}
+    answers = {cluster.curl("client", f"http://{lb}:8080/") for _ in range(6)}
     assert {f"{a}:80" for a in answers} == endpoints, answers  # rr: 6 connections reach all 3 pods
 
 
