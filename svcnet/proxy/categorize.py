@@ -9,9 +9,8 @@ chain names. IPv4 only, like those modes: IPv6 addresses and endpoints are left 
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import TypeVar
 
 from svcnet.proxy import model
@@ -20,11 +19,24 @@ P = TypeVar("P", bound="PortEndpoints")
 
 
 def v4(addresses: Sequence[str]) -> tuple[str, ...]:
+    if len(addresses) == 1 and ":" not in addresses[0] and addresses[0]:  # most often: one IPv4 address
+        return tuple(addresses)
     return tuple(a for a in addresses if a and ":" not in a) if addresses else ()
 
 
 def sorted_endpoints(endpoints: Iterable[model.EndpointInfo]) -> tuple[model.EndpointInfo, ...]:
-    return tuple(sorted(endpoints, key=lambda e: (socket.inet_aton(e.ip), e.port)))  # IPv4 only
+    return tuple(sorted(endpoints, key=model.ENDPOINT_ORDER))
+
+
+def v4_endpoints(endpoints: Iterable[model.EndpointInfo]) -> tuple[model.EndpointInfo, ...]:
+    """The IPv4 endpoints, sorted (IPv4 sorts first: a last one that is IPv4 means all are)."""
+    eps = sorted(endpoints, key=model.ENDPOINT_ORDER)
+    if eps and eps[-1].order[0] != _IPV4:
+        eps = [e for e in eps if e.order[0] == _IPV4]
+    return tuple(eps)
+
+
+_IPV4 = b"\x04"[0]
 
 
 @dataclass(slots=True)
@@ -79,11 +91,10 @@ def categorize(info: model.ServicePortInfo, endpoints: Sequence[model.EndpointIn
     cluster_ips = v4(info.cluster_ips)
     if not cluster_ips:
         return None
-    eps = sorted_endpoints(e for e in endpoints if ":" not in e.ip)
+    eps = v4_endpoints(endpoints)
     external_ips, lb_ips = v4(info.external_ips), v4(info.load_balancer_ips)
     accessible = bool(info.node_port or external_ips or lb_ips)
-    everywhere = model.usable(replace(info, internal_local=False) if info.internal_local else info, eps, node,
-                              external=False)
+    everywhere = model.ready_or_terminating(eps)
     uses_cluster = not info.internal_local or accessible
     uses_local = info.internal_local or (accessible and info.external_local)
     # usable() keeps only this node's endpoints for the side of the traffic whose policy is Local

@@ -16,7 +16,8 @@ endpoints, else serving-and-terminating ones; `Local` policies keep only this no
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import socket
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from operator import attrgetter
 from typing import Any
@@ -68,6 +69,25 @@ class EndpointInfo:
     serving: bool = True
     terminating: bool = False
     target: str = ""  # the pod's name, when the slice says
+    # derived once (a proxy compiles each endpoint into every sync): "ip:port" ("[ip]:port" for IPv6), and the
+    # sort key of (address, port): IPv4 before IPv6, each in numeric order, anything else last (b"\xff")
+    address: str = field(init=False, repr=False, compare=False)
+    order: bytes = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "address", f"[{self.ip}]:{self.port}" if ":" in self.ip else f"{self.ip}:{self.port}")
+        object.__setattr__(self, "order", _address_order(self.ip) + (self.port % (1 << 32)).to_bytes(4, "big"))
+
+
+def _address_order(ip: str) -> bytes:
+    try:
+        return b"\x06" + socket.inet_pton(socket.AF_INET6, ip) if ":" in ip else \
+            b"\x04" + socket.inet_pton(socket.AF_INET, ip)
+    except (OSError, ValueError):
+        return b"\xff" + ip.encode(errors="replace")
+
+
+ENDPOINT_ORDER = attrgetter("order")
 
 
 @dataclass(frozen=True)
@@ -238,14 +258,19 @@ def build(services: Iterable[Obj], slices: Iterable[Obj]) -> Snapshot:
     return SnapshotCache().resync(services, slices)
 
 
-def usable(info: ServicePortInfo, endpoints: Iterable[EndpointInfo], node_name: str,
+def usable(info: ServicePortInfo, endpoints: Sequence[EndpointInfo], node_name: str,
            external: bool) -> tuple[EndpointInfo, ...]:
     """The endpoints that may take new connections for this traffic (cluster traffic, or external traffic
     through a NodePort / external / LB address): kube-proxy's CategorizeEndpoints."""
-    candidates = list(endpoints)
     if (info.external_local if external else info.internal_local):
-        candidates = [e for e in candidates if e.node_name == node_name]
-    ready = tuple(e for e in candidates if e.ready)
-    if ready:
-        return ready
-    return tuple(e for e in candidates if e.serving and e.terminating)
+        endpoints = [e for e in endpoints if e.node_name == node_name]
+    return ready_or_terminating(endpoints)
+
+
+def ready_or_terminating(endpoints: Sequence[EndpointInfo]) -> tuple[EndpointInfo, ...]:
+    """The ready endpoints, else (none ready) the serving and terminating ones."""
+    ready = tuple(filter(_READY, endpoints))
+    return ready if ready else tuple(e for e in endpoints if e.serving and e.terminating)
+
+
+_READY = attrgetter("ready")

@@ -139,15 +139,11 @@ def service_chain_name(prefix: str, name: model.ServicePortName) -> str:
 
 def endpoint_chain_name(name: model.ServicePortName, endpoint: model.EndpointInfo) -> str:
     """kube's servicePortEndpointChainName: the hash input also holds the endpoint's "ip:port"."""
-    return SEP + port_proto_hash(str(name), name.protocol.lower() + _endpoint_string(endpoint))
+    return SEP + port_proto_hash(str(name), name.protocol.lower() + endpoint.address)
 
 
 def probability(n: int) -> str:
     return f"{1.0 / n:0.10f}"
-
-
-def _endpoint_string(ep: model.EndpointInfo) -> str:
-    return f"[{ep.ip}]:{ep.port}" if ":" in ep.ip else f"{ep.ip}:{ep.port}"
 
 
 _v4 = categorize.v4
@@ -361,7 +357,7 @@ def _write_dispatch(out: _Out, plan: _Plan, chain: str, endpoints: Sequence[mode
                     seps: Mapping[model.EndpointInfo, str]) -> None:
     """kube's writeServiceToEndpointRules: affinity checks first, then the 1/n, 1/(n-1), ... choice."""
     out.nat_chain(chain)
-    comments = [_comment(out, _quote(f"{plan.name} -> {_endpoint_string(ep)}")) for ep in endpoints]
+    comments = [_comment(out, _quote(f"{plan.name} -> {ep.address}")) for ep in endpoints]
     if plan.info.affinity_timeout is not None:
         for ep, comment in zip(endpoints, comments, strict=True):
             out.nat(f"-A {chain}", comment, f"-m recent --name {seps[ep]} --rcheck --seconds"
@@ -379,7 +375,7 @@ def _write_endpoint_chains(out: _Out, plan: _Plan, seps: Mapping[model.EndpointI
         out.nat_chain(chain)
         out.nat(f"-A {chain}", comment, f"-s {ep.ip} -j {KUBE_MARK_MASQ}")
         out.nat(f"-A {chain}", comment, affinity.format(chain),
-                f"-m {plan.proto} -p {plan.proto} -j DNAT --to-destination {_endpoint_string(ep)}")
+                f"-m {plan.proto} -p {plan.proto} -j DNAT --to-destination {ep.address}")
 
 
 def _write_service_chains(out: _Out, plan: _Plan) -> tuple[str, ...]:

@@ -28,7 +28,9 @@ rules, for the first packet of a connection only (nat chains see no other), as i
 
 Transactions. `build_table` computes the whole desired table as data (`Table`); `render` turns it into one
 `nft -f` transaction. Without a previous table (first sync, or after a failure) the transaction replaces
-the table wholesale: `add table` ; `delete table` ; `table ip svcnet { ... }`. Given the table the previous
+the table wholesale: `add table` ; `delete table` ; `table ip svcnet { chains ... sets and maps }` -- chains
+first, so that `WholeTable` can hand out the text of each service port's chains as soon as it is built (the
+maps' elements are known at the end) and `nft` parses them while the rest is compiled. Given the table the previous
 sync left, it rather does `add table` ; `flush table` (every chain emptied), flushes the static maps and sets,
 deletes the chains, maps and sets no longer wanted (and sets whose declaration changed), then declares the
 whole table again -- so the affinity sets keep the source addresses they learnt (kube's behaviour) while
@@ -38,7 +40,8 @@ computed by `update_table`, which redoes only the changed service ports (`port_r
 port's objects as they were.
 
 Invariants:
-- Pure: no I/O, no clock, no randomness; the same input gives byte-identical text.
+- Pure: no I/O, no clock, no randomness; the same input gives byte-identical text. `WholeTable(snapshot,
+  node)`'s pieces join to `render(build_table(snapshot, node))`, and its `table` is that table.
 - Deterministic order: service ports sorted by ServicePortName, endpoints by (IP, port); map keys are
   unique (the first service port claiming an address . protocol . port wins).
 - Every chain a rule or element jumps to is declared in the same transaction.
@@ -51,9 +54,10 @@ from __future__ import annotations
 
 import hashlib
 import ipaddress
-from collections.abc import Iterable, Mapping, MutableMapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
+from operator import add, attrgetter
 
 from svcnet.nogc import collections_paused
 from svcnet.proxy import categorize, model
@@ -206,17 +210,38 @@ def _port(info: model.ServicePortInfo, endpoints: Sequence[model.EndpointInfo], 
 # --- building -------------------------------------------------------------------------------------------
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
+class _NodeText:
+    """Rule fragments that depend on the node only, made once per node rather than once per service port."""
+
+    mark: str  # the statement that marks a packet for masquerading (kube's `jump mark-for-masquerade`, inlined)
+    masquerade: str  # what follows `ip daddr X tcp dport N` in kube's off-cluster masquerade rule ("": none)
+    local_nodes: tuple[str, ...]  # endpoints on these nodes run here ("": on no known node, so assume so)
+
+
+@lru_cache(maxsize=16)
+def _node_text(node: NodeInfo) -> _NodeText:
+    mark = f"mark set mark or {node.masquerade_mark:#08x}"
+    if node.masquerade_all:
+        masquerade = f" {mark}"
+    else:
+        masquerade = f" ip saddr != {node.cluster_cidr} {mark}" if node.cluster_cidr else ""
+    return _NodeText(mark, masquerade, ("", node.name))
+
+
 class _Builder:
     """Collects one part of the table: the static part, or one service port's contribution."""
 
-    node: NodeInfo
-    chains: dict[str, NftChain] = field(default_factory=dict)
-    sets: dict[str, NftSet] = field(default_factory=dict)
-    elements: dict[tuple[str, str], str] = field(default_factory=dict)  # (map, key) -> "key [comment] : verdict"
+    __slots__ = ("node", "text", "chains", "sets", "elements")
+
+    def __init__(self, node: NodeInfo) -> None:
+        self.node, self.text = node, _node_text(node)
+        self.chains: dict[str, NftChain] = {}
+        self.sets: dict[str, NftSet] = {}
+        self.elements: dict[tuple[str, str], str] = {}  # (map, key) -> "key [comment] : verdict"
 
     def chain(self, name: str, *rules: str, spec: str = "", comment: str = "") -> None:
-        self.chains[name] = NftChain(tuple(r for r in rules if r), spec, comment)
+        self.chains[name] = NftChain(tuple(filter(None, rules)), spec, comment)
 
     def declare(self, name: str, keyword: str, *spec: str, dynamic: bool = False, keep_stale: bool = False) -> None:
         self.sets[name] = NftSet(keyword, spec, dynamic=dynamic, keep_stale=keep_stale)
@@ -242,11 +267,6 @@ def _node_port_ips(node: NodeInfo) -> list[str] | None:
         return None
     return [a for a in _v4(node.addresses) if any(ipaddress.ip_address(a) in c for c in cidrs)
             and not ipaddress.ip_address(a).is_loopback]
-
-
-def _mark(node: NodeInfo) -> str:
-    """The statement that marks a packet for masquerading (kube's `jump mark-for-masquerade`, inlined)."""
-    return f"mark set mark or {node.masquerade_mark:#08x}"
 
 
 def _write_static(out: _Builder) -> None:
@@ -277,93 +297,95 @@ def _write_static(out: _Builder) -> None:
     # a stale element (an address no endpoint has any more) can only match traffic that is hairpin anyway
     out.declare(HAIRPIN, "set", "type ipv4_addr . ipv4_addr",
                 'comment "endpoint . endpoint: a connection DNATed back to its source"', keep_stale=True)
-    out.chain(MASQUERADING, f"ct status dnat ip saddr . ip daddr @{HAIRPIN} {_mark(node)} comment \"hairpin\"",
+    out.chain(MASQUERADING, f"ct status dnat ip saddr . ip daddr @{HAIRPIN} {out.text.mark} comment \"hairpin\"",
               f"mark and {mark} == 0 return", f"mark set mark xor {mark}",
               "masquerade fully-random" if node.random_fully else "masquerade")
 
 
-def _filter_verdicts(port: _Port) -> tuple[str, str]:
-    """(internal, external) verdicts for traffic that finds no endpoint ("" when it does find one)."""
-    if not port.has_endpoints:
-        return REJECT, REJECT
-    return ("" if port.has_internal else "drop"), ("" if port.has_external else "drop")
-
-
 def _write_elements(out: _Builder, port: _Port) -> None:
-    internal, external = _filter_verdicts(port)
+    """The port's map elements: where its addresses and NodePort go, or what happens to traffic that finds no
+    endpoint (`reject` with none at all, `drop` with a Local policy and none on this node)."""
     key = f"{port.proto} . {port.info.port}"
     if port.has_internal:
-        out.element(SERVICE_IPS, f"{port.cluster_ip} . {key}", f"goto {port.internal_chain}")
+        out.element(SERVICE_IPS, f"{port.cluster_ip} . {key}", "goto " + port.internal_chain)
     else:
-        out.element(NO_ENDPOINT_SERVICES, f"{port.cluster_ip} . {key}", internal, port.name)
+        out.element(NO_ENDPOINT_SERVICES, f"{port.cluster_ip} . {key}", "drop" if port.has_endpoints else REJECT,
+                    port.name)
+    if not port.accessible:
+        return
+    to_chain = "goto " + port.external_chain if port.has_endpoints else ""
+    no_endpoint = "" if port.has_external else "drop" if port.has_endpoints else REJECT
     for address in (*port.external_ips, *port.lb_ips):
-        if port.has_endpoints:
-            out.element(SERVICE_IPS, f"{address} . {key}", f"goto {port.external_chain}")
-        if external:
-            out.element(NO_ENDPOINT_SERVICES, f"{address} . {key}", external, port.name)
+        if to_chain:
+            out.element(SERVICE_IPS, f"{address} . {key}", to_chain)
+        if no_endpoint:
+            out.element(NO_ENDPOINT_SERVICES, f"{address} . {key}", no_endpoint, port.name)
     if port.info.node_port:
         node_key = f"{port.proto} . {port.info.node_port}"
-        if port.has_endpoints:
-            out.element(SERVICE_NODEPORTS, node_key, f"goto {port.external_chain}")
-        if external:
-            out.element(NO_ENDPOINT_NODEPORTS, node_key, external, port.name)
-
-
-def _masquerade_rule(out: _Builder, port: _Port) -> str:
-    """kube's off-cluster masquerade for the internal chain (every source with masquerade_all)."""
-    head = f"ip daddr {port.cluster_ip} {port.proto} dport {port.info.port}"
-    if out.node.masquerade_all:
-        return f"{head} {_mark(out.node)}"
-    if out.node.cluster_cidr:
-        return f"{head} ip saddr != {out.node.cluster_cidr} {_mark(out.node)}"
-    return ""
+        if to_chain:
+            out.element(SERVICE_NODEPORTS, node_key, to_chain)
+        if no_endpoint:
+            out.element(NO_ENDPOINT_NODEPORTS, node_key, no_endpoint, port.name)
 
 
 def _external_rules(out: _Builder, port: _Port) -> list[str]:
-    service = SERVICE + port.base
+    service, mark = SERVICE + port.base, out.text.mark
     if not port.external_local:
-        rules = [_mark(out.node)]
+        rules = [mark]
     else:
         rules = [f"ip saddr {out.node.cluster_cidr} goto {service} comment \"short-circuit pod traffic\""
                  if out.node.cluster_cidr else "",
-                 f"fib saddr type local {_mark(out.node)} comment \"masquerade local traffic\"",
+                 f"fib saddr type local {mark} comment \"masquerade local traffic\"",
                  f"fib saddr type local goto {service} comment \"short-circuit local traffic\""]
     return [*rules, f"goto {port.external_policy_chain}" if port.has_external else ""]
+
+
+@lru_cache(maxsize=1024)
+def _picks(count: int, proto: str, then: str = "") -> tuple[str, ...]:
+    """How each of `count` DNAT rules starts, up to `then`: a random pick among those left (1/N, 1/(N-1), ...),
+    the last one unconditional (it gets whatever the others left)."""
+    head = f"meta l4proto {proto} {then}"
+    return (*(f"numgen random mod {count - i} == 0 {head}" for i in range(count - 1)), head)
+
+
+_ADDRESS = attrgetter("address")
 
 
 def _dispatch_rules(port: _Port, endpoints: Sequence[model.EndpointInfo],
                     bases: Mapping[model.EndpointInfo, str]) -> list[str]:
     """kube's writeServiceToEndpointRules with each endpoint chain folded into the rules that choose it:
     affinity lookups first, then one random pick per endpoint (1/N, 1/(N-1), ..., the last unconditional)."""
-    head = f"meta l4proto {port.proto} "
     if port.info.affinity_timeout is None:
-        dnats = [f"{head}dnat to {ep.ip}:{ep.port}" for ep in endpoints]
-        rules = []
-    else:
-        dnats = [f"{head}update @{AFFINITY}{bases[ep]} {{ ip saddr }} dnat to {ep.ip}:{ep.port}" for ep in endpoints]
-        rules = [f"ip saddr @{AFFINITY}{bases[ep]} {dnat}" for ep, dnat in zip(endpoints, dnats, strict=True)]
-    left = len(dnats)
-    rules += [f"numgen random mod {left - i} == 0 {dnat}" for i, dnat in enumerate(dnats[:-1])]
-    return [*rules, dnats[-1]]
+        return list(map(add, _picks(len(endpoints), port.proto, "dnat to "), map(_ADDRESS, endpoints)))
+    picks = _picks(len(endpoints), port.proto)
+    dnats = [f"update @{AFFINITY}{bases[ep]} {{ ip saddr }} dnat to {ep.address}" for ep in endpoints]
+    head = picks[-1]
+    return [*(f"ip saddr @{AFFINITY}{bases[ep]} {head}{dnat}" for ep, dnat in zip(endpoints, dnats, strict=True)),
+            *(pick + dnat for pick, dnat in zip(picks, dnats, strict=True))]
 
 
 def _write_service_chains(out: _Builder, port: _Port) -> None:
     timeout = port.info.affinity_timeout
     bases = port.endpoint_bases() if timeout is not None else {}
-    masquerade = _masquerade_rule(out, port) if port.has_internal else ""
-    for prefix, endpoints in ((SERVICE, port.cluster_eps), (LOCAL, port.local_eps)):
-        if endpoints:
-            chain = prefix + port.base
-            first = masquerade if chain == port.internal_chain else ""
-            out.chain(chain, first, *_dispatch_rules(port, endpoints, bases))
+    # kube's off-cluster masquerade, first in the internal chain (every source with masquerade_all)
+    masquerade = (f"ip daddr {port.cluster_ip} {port.proto} dport {port.info.port}{out.text.masquerade}"
+                  if out.text.masquerade and port.has_internal else "")
+    internal_local = port.info.internal_local
+    if port.cluster_eps:
+        out.chain(SERVICE + port.base, "" if internal_local else masquerade,
+                  *_dispatch_rules(port, port.cluster_eps, bases))
+    if port.local_eps:
+        out.chain(LOCAL + port.base, masquerade if internal_local else "", *_dispatch_rules(port, port.local_eps, bases))
     if port.has_endpoints and port.accessible:
         out.chain(port.external_chain, *_external_rules(out, port))
     for base in bases.values():
         out.declare(AFFINITY + base, "set", "type ipv4_addr", "flags dynamic,timeout", f"timeout {timeout}s",
                     dynamic=True)
+    local, elements = out.text.local_nodes, out.elements
     for ep in port.reachable:
-        if ep.node_name in ("", out.node.name):  # a pod reaching itself is on this node (unknown: assume so)
-            out.element(HAIRPIN, f"{ep.ip} . {ep.ip}")
+        if ep.node_name in local:  # a pod reaching itself is on this node (unknown: assume so)
+            key = f"{ep.ip} . {ep.ip}"
+            elements.setdefault((HAIRPIN, key), key)
 
 
 def port_rules(info: model.ServicePortInfo, endpoints: Sequence[model.EndpointInfo],
@@ -384,32 +406,80 @@ def _static(node: NodeInfo) -> _Builder:
     return out
 
 
+class _Assembly:
+    """A table put together one service port at a time, in sorted order (the first claimant of a map key wins)."""
+
+    def __init__(self, node: NodeInfo) -> None:
+        self.node, self.static = node, _static(node)
+        self.sets, self.chains = self.static.static_sets(), dict(self.static.chains)
+        self.elements = {name: dict(s.elements) for name, s in self.sets.items()}
+        self.ports: dict[model.ServicePortName, PortRules] = {}
+        self.claims: dict[tuple[str, str], tuple[model.ServicePortName, ...]] = {}
+
+    def add(self, snapshot: model.Snapshot, name: model.ServicePortName) -> PortRules | None:
+        rules = port_rules(snapshot.services[name], snapshot.endpoints.get(name, ()), self.node)
+        if rules is None:
+            return None
+        self.ports[name] = rules
+        self.chains.update(rules.chains)
+        if rules.sets:
+            self.sets.update(rules.sets)
+        claims, elements = self.claims, self.elements
+        for pair, text in rules.elements.items():
+            claimants = claims.get(pair)
+            claims[pair] = (name,) if claimants is None else (*claimants, name)
+            elements[pair[0]].setdefault(pair[1], text)
+        return rules
+
+    def table(self) -> Table:
+        sets = self.sets
+        for map_name, own in self.elements.items():
+            if own:
+                sets[map_name] = replace(sets[map_name], elements=own)
+        static = PortRules(self.static.chains, self.static.static_sets(), self.static.elements)
+        return Table(sets, self.chains, self.node, self.ports, self.claims, static)
+
+
 def build_table(snapshot: model.Snapshot, node: NodeInfo) -> Table:
     """The whole desired table for this node: the static part, then each service port in sorted order."""
     with collections_paused():  # tens of thousands of small objects, all kept
-        return _build_table(snapshot, node)
+        assembly = _Assembly(node)
+        for name in model.sorted_names(snapshot.services):
+            assembly.add(snapshot, name)
+        return assembly.table()
 
 
-def _build_table(snapshot: model.Snapshot, node: NodeInfo) -> Table:
-    static = _static(node)
-    sets, chains = static.static_sets(), dict(static.chains)
-    elements = {name: dict(s.elements) for name, s in sets.items()}
-    ports: dict[model.ServicePortName, PortRules] = {}
-    claims: dict[tuple[str, str], tuple[model.ServicePortName, ...]] = {}
-    for name in model.sorted_names(snapshot.services):
-        rules = port_rules(snapshot.services[name], snapshot.endpoints.get(name, ()), node)
-        if rules is None:
-            continue
-        ports[name] = rules
-        chains.update(rules.chains)
-        sets.update(rules.sets)
-        for pair, text in rules.elements.items():
-            claims[pair] = (*claims.get(pair, ()), name)
-            elements[pair[0]].setdefault(pair[1], text)
-    for map_name, own in elements.items():
-        if own:
-            sets[map_name] = replace(sets[map_name], elements=own)
-    return Table(sets, chains, node, ports, claims, PortRules(static.chains, static.static_sets(), static.elements))
+class WholeTable:
+    """The wholesale-replace transaction of `build_table(snapshot, node)` (the text `render(table)` gives),
+    produced a piece at a time while the table is being built, so that `nft` parses the first chains while the
+    last are compiled (`nft -f /dev/fd/0` reads a pipe as it fills; `nft -f -` reads it all first). Iterate
+    it once, to the end; `table` is then the table built."""
+
+    PORTS_PER_PIECE = 64  # ~40 KB of text at 5 endpoints each
+
+    def __init__(self, snapshot: model.Snapshot, node: NodeInfo) -> None:
+        self.snapshot, self.node = snapshot, node
+        self.table: Table | None = None
+
+    def __iter__(self) -> Iterator[str]:
+        with collections_paused():
+            assembly = _Assembly(self.node)
+            lines = _head(None)
+            for chain_name, chain in assembly.chains.items():
+                lines += render_chain(chain_name, chain)
+            written = 0
+            for name in model.sorted_names(self.snapshot.services):
+                rules = assembly.add(self.snapshot, name)
+                if rules is None:
+                    continue
+                for chain_name, chain in rules.chains.items():
+                    lines += render_chain(chain_name, chain)
+                written += 1
+                if written % self.PORTS_PER_PIECE == 0:
+                    yield "\n".join(lines) + "\n"
+                    lines = []
+            self.table = assembly.table()
+        yield "\n".join([*lines, *_tail(self.table)]) + "\n"
 
 
 def update_table(previous: Table, snapshot: model.Snapshot, node: NodeInfo,
@@ -486,12 +556,20 @@ def render_chain(name: str, c: NftChain) -> list[str]:
     return [f"\tchain {name} {{", *head, *(f"\t\t{rule}" for rule in c.rules), "\t}"]
 
 
-def render_body(table: Table) -> list[str]:
-    lines = [f"table {FAMILY} {TABLE} {{", '\tcomment "rules for svcnet"']
+def _head(cleanup: Sequence[str] | None) -> list[str]:
+    """Up to the chains: `add table`, then `delete table` (a wholesale replace: no `cleanup`) or `flush table`
+    and the cleanup of an in-place rewrite (`_cleanup`)."""
+    where = f"{FAMILY} {TABLE}"
+    lines = [f"add table {where}", f"delete table {where}"] if cleanup is None else \
+        [f"add table {where}", f"flush table {where}", *cleanup]
+    return [*lines, f"table {where} {{", '\tcomment "rules for svcnet"']
+
+
+def _tail(table: Table) -> list[str]:
+    """After the chains: the sets and maps with their elements (known once every service port is in)."""
+    lines = []
     for name, s in table.sets.items():
         lines += render_set(name, s)
-    for name, c in table.chains.items():
-        lines += render_chain(name, c)
     return [*lines, "}"]
 
 
@@ -520,13 +598,13 @@ def _cleanup(table: Table, previous: Table) -> list[str]:
 
 
 def render(table: Table, previous: Table | None = None) -> str:
-    """One `nft -f` transaction: a wholesale replace without `previous`, else an in-place rewrite of it."""
-    lines = [f"add table {FAMILY} {TABLE}"]
-    if previous is None:
-        lines.append(f"delete table {FAMILY} {TABLE}")
-    else:
-        lines += [f"flush table {FAMILY} {TABLE}", *_cleanup(table, previous)]
-    return "\n".join([*lines, *render_body(table)]) + "\n"
+    """One `nft -f` transaction: a wholesale replace without `previous`, else an in-place rewrite of it. The
+    chains come before the sets (one `table` block: `nft` declares its sets before it adds any rule), so
+    that a wholesale replace can be written while the table is built (`WholeTable`)."""
+    lines = _head(None if previous is None else _cleanup(table, previous))
+    for name, chain in table.chains.items():
+        lines += render_chain(name, chain)
+    return "\n".join([*lines, *_tail(table)]) + "\n"
 
 
 def compile_ruleset(snapshot: model.Snapshot, node: NodeInfo, previous: Table | None = None) -> str:

@@ -69,3 +69,23 @@ def test_partial_transactions_run_in_process_when_they_can(netns: str, library: 
     with pytest.raises(OSError, match="nft -f: "):
         asyncio.run(applier.apply_partial("flush chain ip t gone\n"))
     applier.close()
+
+
+def test_a_whole_transaction_in_pieces_is_one_transaction(netns: str) -> None:
+    """`apply` takes the pieces of one transaction as they come; if making them fails, nft is stopped before
+    the end of its input and nothing is committed (the `delete table` sent first included)."""
+    applier = NftablesApplier(netns)
+    asyncio.run(applier.apply(["add table ip t\n", "add chain ip t c { ", "accept; }\n"]))
+    assert "accept" in _in(netns, "nft", "list", "chain", "ip", "t", "c")
+
+    def failing() -> Iterator[str]:
+        yield "delete table ip t\n"
+        yield "add table ip t\n"
+        raise RuntimeError("compile failed")
+
+    with pytest.raises(RuntimeError, match="compile failed"):
+        asyncio.run(applier.apply(failing()))
+    assert "accept" in _in(netns, "nft", "list", "chain", "ip", "t", "c")
+    with pytest.raises(OSError, match=r"nft -f: .*syntax error"):
+        asyncio.run(applier.apply(["delete table ip t\n", "add chain ip t d { nonsense; }\n", "# more\n" * 50000]))
+    assert "accept" in _in(netns, "nft", "list", "chain", "ip", "t", "c")

@@ -219,6 +219,24 @@ def test_output_does_not_depend_on_input_order() -> None:
     assert nft.compile_ruleset(forward, NODE) == nft.compile_ruleset(backward, NODE)
 
 
+@pytest.mark.parametrize("ports", [0, 1, 63, 64, 65, 200])
+def test_the_streamed_whole_table_is_the_rendered_one(ports: int) -> None:
+    """WholeTable's pieces (a chunk every 64 service ports) join to `render(build_table())`, and it ends with the
+    same table, whatever the count -- a port without IPv4 ClusterIP and a shared key among them."""
+    services = [(info(model.ServicePortName("default", f"s{i}", "", "TCP"), f"10.96.{i // 250}.{i % 250 + 1}"),
+                 THREE[: i % 4]) for i in range(ports)]
+    if ports:
+        services += [(info(model.ServicePortName("default", "v6", "", "TCP"), "fd00::1"), THREE),
+                     (info(model.ServicePortName("default", "twin", "", "TCP"), "10.96.0.1"), THREE[:1])]
+    snapshot = snap(*services)
+    whole = nft.WholeTable(snapshot, NODE)
+    pieces = list(whole)
+    programmed = ports + (ports > 0)  # the twin, not the IPv6-only one
+    assert len(pieces) == programmed // 64 + 1
+    table = nft.build_table(snapshot, NODE)
+    assert "".join(pieces) == nft.render(table) and whole.table == table
+
+
 def test_duplicate_keys_keep_the_first_service_port() -> None:
     shared = ("203.0.113.7",)
     text = nft.compile_ruleset(snap((info(external_ips=shared), THREE), (info(API, "10.96.0.20", 80,
