@@ -1,16 +1,16 @@
 """Running `nft` transactions for the nftables proxy mode (its I/O half), inside the node's network namespace
 (or the current one), and the conntrack cleanup of UDP endpoints that left.
 
-Two ways in. A full sync (megabytes of text) runs `nft -f /dev/fd/0` as a process, started from a worker
-thread and put in the namespace by `nsenter --net` (as the iptables applier does: no fork of the whole proxy
-by the event loop, no mount namespace built by `ip netns exec`); the text may come in pieces, written to
-nft's stdin as they are made (nft parses a pipe given by that name as it fills, `-f -` reads all of it first). A partial sync (a few lines)
-goes through libnftables, the library `nft` is built on, loaded with ctypes: one context per applier, made
-inside the namespace (its netlink socket stays there), run on a worker thread -- no process to start, which
+Two ways in. A full sync (megabytes of text) runs `nft -f /dev/fd/0` as a process, started from a worker thread
+and put in the namespace by `nsenter --net` (as the iptables applier does: no fork of the whole proxy by the
+event loop, no mount namespace built by `ip netns exec`); the text may come in pieces, written to nft's stdin as
+they are made (nft parses a pipe given by that name as it fills, `-f -` reads all of it first). A partial sync (a
+few lines) goes through libnftables, the library `nft` is built on, loaded with ctypes: one context per applier,
+made inside the namespace (its netlink socket stays there), run on a worker thread -- no process to start, which
 saved 4-20 ms per partial sync on a 2-core VM (load 1.5-4), the busier the more. The context keeps nft's cache
 only while the kernel's ruleset generation stays the same (cache.c `nft_cache_update` compares the genid), so
-after each of our own commits -- or anyone else's -- it lists the kernel again: for the commands partial
-syncs use, just the tables (diff.py). A failed run releases the cache. Without libnftables (the library
+after each of our own commits -- or anyone else's -- it lists the kernel again: for the commands partial syncs
+use, just the tables (diff.py). A failed run releases the cache. Without libnftables (the library
 missing, or its context refused), partial syncs run `nft` as a process too.
 
 Invariants: a failed transaction raises OSError with nft's message (the proxier then writes the whole table);

@@ -27,17 +27,16 @@ one ~25 ms (and a whole-table `nft -f` 95 s -> 2.5 s). The price: choosing among
 rules, for the first packet of a connection only (nat chains see no other), as in the iptables mode.
 
 Transactions. `build_table` computes the whole desired table as data (`Table`); `render` turns it into one
-`nft -f` transaction. Without a previous table (first sync, or after a failure) the transaction replaces
-the table wholesale: `add table` ; `delete table` ; `table ip svcnet { chains ... sets and maps }` -- chains
-first, so that `WholeTable` can hand out the text of each service port's chains as soon as it is built (the
-maps' elements are known at the end) and `nft` parses them while the rest is compiled. Given the table the previous
+`nft -f` transaction. Without a previous table (first sync, or after a failure) the transaction replaces the
+table wholesale: `add table` ; `delete table` ; `table ip svcnet { chains ... sets and maps }` -- chains first,
+so that `WholeTable` can hand out the text of each service port's chains as soon as it is built (the maps'
+elements are known at the end) and `nft` parses them while the rest is compiled. Given the table the previous
 sync left, it rather does `add table` ; `flush table` (every chain emptied), flushes the static maps and sets,
-deletes the chains, maps and sets no longer wanted (and sets whose declaration changed), then declares the
-whole table again -- so the affinity sets keep the source addresses they learnt (kube's behaviour) while
-every element mentioning a removed service address is gone (and what partial syncs left over is
-deleted). Partial syncs rather send the difference (`diff.render_partial`) between two tables, the new one
-computed by `update_table`, which redoes only the changed service ports (`port_rules`) and keeps every other
-port's objects as they were.
+deletes the chains, maps and sets no longer wanted (and sets whose declaration changed), then declares the whole
+table again -- so the affinity sets keep the source addresses they learnt (kube's behaviour) while every element
+mentioning a removed service address is gone (and what partial syncs left over is deleted). Partial syncs rather
+send the difference (`diff.render_partial`) between two tables, the new one computed by `update_table`, which
+redoes only the changed service ports (`port_rules`) and keeps every other port's objects as they were.
 
 Invariants:
 - Pure: no I/O, no clock, no randomness; the same input gives byte-identical text. `WholeTable(snapshot,
@@ -375,7 +374,8 @@ def _write_service_chains(out: _Builder, port: _Port) -> None:
         out.chain(SERVICE + port.base, "" if internal_local else masquerade,
                   *_dispatch_rules(port, port.cluster_eps, bases))
     if port.local_eps:
-        out.chain(LOCAL + port.base, masquerade if internal_local else "", *_dispatch_rules(port, port.local_eps, bases))
+        out.chain(LOCAL + port.base, masquerade if internal_local else "",
+                  *_dispatch_rules(port, port.local_eps, bases))
     if port.has_endpoints and port.accessible:
         out.chain(port.external_chain, *_external_rules(out, port))
     for base in bases.values():
