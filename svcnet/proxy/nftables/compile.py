@@ -213,6 +213,7 @@ def _port(info: model.ServicePortInfo, endpoints: Sequence[model.EndpointInfo], 
 class _NodeText:
     """Rule fragments that depend on the node only, made once per node rather than once per service port."""
 
+    bits: str  # the masquerade mark, "0x004000"
     mark: str  # the statement that marks a packet for masquerading (kube's `jump mark-for-masquerade`, inlined)
     masquerade: str  # what follows `ip daddr X tcp dport N` in kube's off-cluster masquerade rule ("": none)
     local_nodes: tuple[str, ...]  # endpoints on these nodes run here ("": on no known node, so assume so)
@@ -220,12 +221,13 @@ class _NodeText:
 
 @lru_cache(maxsize=16)
 def _node_text(node: NodeInfo) -> _NodeText:
-    mark = f"mark set mark or {node.masquerade_mark:#08x}"
+    bits = f"{node.masquerade_mark:#08x}"
+    mark = f"mark set mark or {bits}"
     if node.masquerade_all:
         masquerade = f" {mark}"
     else:
         masquerade = f" ip saddr != {node.cluster_cidr} {mark}" if node.cluster_cidr else ""
-    return _NodeText(mark, masquerade, ("", node.name))
+    return _NodeText(bits, mark, masquerade, ("", node.name))
 
 
 class _Builder:
@@ -269,7 +271,7 @@ def _node_port_ips(node: NodeInfo) -> list[str] | None:
 
 
 def _write_static(out: _Builder) -> None:
-    node, mark = out.node, f"{out.node.masquerade_mark:#08x}"
+    node, bits = out.node, out.text.bits
     for name, kind, hook, priority in _BASE_CHAINS:
         out.chain(name, *(rule for chain, rule in _JUMPS if chain == name),
                   spec=f"type {kind} hook {hook} priority {priority}; policy accept;")
@@ -297,7 +299,7 @@ def _write_static(out: _Builder) -> None:
     out.declare(HAIRPIN, "set", "type ipv4_addr . ipv4_addr",
                 'comment "endpoint . endpoint: a connection DNATed back to its source"', keep_stale=True)
     out.chain(MASQUERADING, f"ct status dnat ip saddr . ip daddr @{HAIRPIN} {out.text.mark} comment \"hairpin\"",
-              f"mark and {mark} == 0 return", f"mark set mark xor {mark}",
+              f"mark and {bits} == 0 return", f"mark set mark xor {bits}",
               "masquerade fully-random" if node.random_fully else "masquerade")
 
 
